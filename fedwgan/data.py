@@ -80,6 +80,7 @@ def dirichlet_owners(labels:torch.Tensor, # training labels, one per sample
         idx = (labels == c).nonzero().squeeze(1)
         idx = idx[torch.from_numpy(rng.permutation(len(idx)))]
         cuts = np.round(np.cumsum(rng.dirichlet(np.full(n_clients, alpha))) * len(idx)).astype(np.int64)
+        cuts[-1] = len(idx)  # the proportions sum to 1 up to rounding: the last client takes the rest
         sizes = torch.from_numpy(np.diff(cuts, prepend=0))
         owner[idx] = torch.repeat_interleave(torch.arange(n_clients), sizes)
     return owner
@@ -114,8 +115,9 @@ def _check_partition_args(labels, n_clients, scheme, alpha, classes_per_client, 
     n, n_classes = len(labels), len(labels.unique())
     if scheme not in SCHEMES: raise ValueError(f'scheme={scheme!r} is unknown; choose one of {list(SCHEMES)}')
     if not 1 <= n_clients <= n: raise ValueError(f'n_clients={n_clients} must be between 1 and the number of samples ({n})')
-    if not (alpha > 0 and math.isfinite(alpha)): raise ValueError(f'alpha={alpha} must be a positive finite number (small = strong label skew)')
-    if not 1 <= classes_per_client <= n_classes:
+    if scheme == 'dirichlet' and not (alpha > 0 and math.isfinite(alpha)):
+        raise ValueError(f'alpha={alpha} must be a positive finite number (small = strong label skew)')
+    if scheme == 'shards' and not 1 <= classes_per_client <= n_classes:
         raise ValueError(f'classes_per_client={classes_per_client} must be between 1 and the number of classes ({n_classes})')
     if scheme == 'shards' and n_clients * classes_per_client < n_classes:
         raise ValueError(f'n_clients * classes_per_client = {n_clients * classes_per_client} is below the number of classes '
