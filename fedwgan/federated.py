@@ -69,8 +69,9 @@ def _masked_loss(model, params, xb, yb, mb):
     losses = F.cross_entropy(functional_call(model, params, (xb,)), yb, reduction='none')
     return (losses * mb).sum() / mb.sum()
 
-def _check_datasets(datasets, sample_shape):
+def _check_datasets(datasets):
     if len(datasets) == 0: raise ValueError('datasets is empty: local_train needs at least one client')
+    sample_shape = datasets[0][0].shape[1:]
     for k, (x, y) in enumerate(datasets):
         if len(x) == 0: raise ValueError(f'client {k} has no samples')
         if len(x) != len(y): raise ValueError(f'client {k} has {len(x)} images but {len(y)} labels')
@@ -87,7 +88,7 @@ def local_train(model:nn.Module, # the architecture (its own parameters are not 
     "Train a copy of `global_w` on each client's data with SGD, all clients at once; one row per client."
     if epochs < 1 or batch_size < 1: raise ValueError(f'epochs={epochs} and batch_size={batch_size} must be at least 1')
     if not lr > 0: raise ValueError(f'lr={lr} must be positive')
-    _check_datasets(datasets, datasets[0][0].shape[1:] if datasets else None)
+    _check_datasets(datasets)
     dev, K = global_w.device, len(datasets)
     counts = torch.tensor([len(y) for _, y in datasets])
     n_max, steps = int(counts.max()), math.ceil(int(counts.max()) / batch_size)
