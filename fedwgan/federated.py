@@ -91,7 +91,8 @@ def local_train(model:nn.Module, # the architecture (its own parameters are not 
     _check_datasets(datasets)
     dev, K = global_w.device, len(datasets)
     counts = torch.tensor([len(y) for _, y in datasets])
-    n_max, steps = int(counts.max()), math.ceil(int(counts.max()) / batch_size)
+    n_max = int(counts.max())
+    steps = math.ceil(n_max / batch_size)
     X = torch.zeros(K, n_max, *datasets[0][0].shape[1:], device=dev)
     Y = torch.zeros(K, n_max, dtype=torch.long, device=dev)
     for k, (x, y) in enumerate(datasets): X[k, :len(x)], Y[k, :len(y)] = x, y
