@@ -99,3 +99,10 @@ def test_stale_or_broken_cache_is_retrained_with_a_warning(tmp_path, monkeypatch
         reference_classifier(epochs=1, cache=tmp_path, progress=False)
     saved = torch.load(path, weights_only=True)
     assert saved['recipe'] == dict(REFERENCE_RECIPE, epochs=1, seed=0)
+
+
+def test_wgan_imports_without_nbdev():
+    import subprocess, sys
+    code = ('import sys, fedwgan.wgan; '
+            'bad = [m for m in ("nbdev", "fastcore", "execnb") if m in sys.modules]; assert not bad, bad')
+    subprocess.run([sys.executable, '-c', code], check=True)
