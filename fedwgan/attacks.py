@@ -16,7 +16,7 @@ import torch
 import torch.nn as nn
 from tqdm.auto import tqdm
 
-from .federated import LeNet5, init_weights, local_train, fedavg, evaluate
+from .federated import LeNet5, init_weights, local_train, fedavg, evaluate, check_setting, check_schedule
 
 # %% ../nbs/02_attacks.ipynb #6d1def79
 def choose_malicious(n_clients:int, # clients in the federation
@@ -30,9 +30,6 @@ def choose_malicious(n_clients:int, # clients in the federation
     return torch.randperm(n_clients, generator=torch.Generator().manual_seed(seed))[:m].sort().values
 
 # %% ../nbs/02_attacks.ipynb #f5f7e187
-def _check(name, value, ok, allowed):
-    if not ok(value): raise ValueError(f'{name}={value!r} is out of range: must be {allowed}')
-
 def _positive(v): return 0 < v < math.inf
 
 @dataclass(frozen=True, kw_only=True)
@@ -45,8 +42,8 @@ class Attack:
     targeted:ClassVar[bool] = False # has a success rate besides the accuracy
 
     def __post_init__(self):
-        _check('start_round', self.start_round, lambda v: isinstance(v, int) and v >= 1, 'an integer >= 1')
-        _check('probability', self.probability, lambda v: 0 < v <= 1, 'in (0, 1]')
+        check_setting('start_round', self.start_round, lambda v: isinstance(v, int) and v >= 1, 'an integer >= 1')
+        check_setting('probability', self.probability, lambda v: 0 < v <= 1, 'in (0, 1]')
 
     def attacks(self, rnd:int, n:int, gen:torch.Generator) -> torch.Tensor:
         "Which of `n` malicious clients sampled in round `rnd` attack (a boolean mask)."
@@ -62,7 +59,7 @@ class GaussianNoise(Attack):
     sigma:float=1.0 # standard deviation of the noise update
     name, kind = 'noise', 'model'
     def __post_init__(self):
-        super().__post_init__(); _check('sigma', self.sigma, _positive, 'positive and finite')
+        super().__post_init__(); check_setting('sigma', self.sigma, _positive, 'positive and finite')
     def poison_weights(self, own, w_global, honest, gen):
         return w_global + self.sigma * torch.randn(own.shape, generator=gen)
 
@@ -72,7 +69,7 @@ class SignFlip(Attack):
     scale:float=5.0 # how much the reversed update is enlarged
     name, kind = 'sign_flip', 'model'
     def __post_init__(self):
-        super().__post_init__(); _check('scale', self.scale, _positive, 'positive and finite')
+        super().__post_init__(); check_setting('scale', self.scale, _positive, 'positive and finite')
     def poison_weights(self, own, w_global, honest, gen): return _boost(own, w_global, -self.scale)
 
 @dataclass(frozen=True, kw_only=True)
@@ -81,7 +78,7 @@ class Scaling(Attack):
     scale:float=20.0 # boost factor (1 would be honest)
     name, kind = 'scaling', 'model'
     def __post_init__(self):
-        super().__post_init__(); _check('scale', self.scale, lambda v: 1 < v < math.inf, 'finite and > 1')
+        super().__post_init__(); check_setting('scale', self.scale, lambda v: 1 < v < math.inf, 'finite and > 1')
     def poison_weights(self, own, w_global, honest, gen): return _boost(own, w_global, self.scale)
 
 # %% ../nbs/02_attacks.ipynb #a0a65fda
@@ -105,7 +102,7 @@ class DataAttack(Attack):
     kind = 'data'
     def __post_init__(self):
         super().__post_init__()
-        _check('boost', self.boost, lambda v: v is None or 1 <= v < math.inf, 'None (automatic) or finite and >= 1')
+        check_setting('boost', self.boost, lambda v: v is None or 1 <= v < math.inf, 'None (automatic) or finite and >= 1')
     def poison_weights(self, own, w_global, honest, gen):
         "Send the weights trained on poisoned data, boosted."
         return _boost(own, w_global, self.boost or (len(own) + len(honest)) / len(own))
@@ -127,7 +124,7 @@ class TargetedFlip(DataAttack):
         super().__post_init__()
         ok = lambda ps: (len(ps) > 0 and all(len(p) == 2 and s != t and {s, t} <= set(range(10)) for p in ps for s, t in [p])
                          and len({s for s, _ in ps}) == len(ps))
-        _check('pairs', self.pairs, ok, 'a non-empty tuple of (source, target) digit pairs, source != target, each source once')
+        check_setting('pairs', self.pairs, ok, 'a non-empty tuple of (source, target) digit pairs, source != target, each source once')
     def relabel(self) -> torch.Tensor:
         "The label each digit is given: `t` for a source `s`, itself otherwise."
         m = torch.arange(10)
@@ -146,9 +143,9 @@ class Backdoor(DataAttack):
     name, targeted = 'backdoor', True
     def __post_init__(self):
         super().__post_init__()
-        _check('target', self.target, lambda v: v in range(10), 'a digit 0..9')
-        _check('fraction', self.fraction, lambda v: 0 < v <= 1, 'in (0, 1]')
-        _check('size', self.size, lambda v: v in range(1, 9), 'an integer in 1..8')
+        check_setting('target', self.target, lambda v: v in range(10), 'a digit 0..9')
+        check_setting('fraction', self.fraction, lambda v: 0 < v <= 1, 'in (0, 1]')
+        check_setting('size', self.size, lambda v: v in range(1, 9), 'an integer in 1..8')
     def poison_data(self, x, y, gen):
         _check_labels(y)
         i = torch.randperm(len(y), generator=gen)[:max(1, round(self.fraction * len(y)))]
@@ -174,7 +171,7 @@ class ALIE(Attack):
     name, kind = 'alie', 'model'
     def __post_init__(self):
         super().__post_init__()
-        _check('z', self.z, lambda v: v is None or _positive(v), 'None (automatic) or positive and finite')
+        check_setting('z', self.z, lambda v: v is None or _positive(v), 'None (automatic) or positive and finite')
     def poison_weights(self, own, w_global, honest, gen):
         ref = _reference(own, honest)
         z = self.z if self.z is not None else alie_z(len(own) + len(honest), len(own))
@@ -186,7 +183,7 @@ class IPM(Attack):
     epsilon:float=0.5 # size of the reversed mean update
     name, kind = 'ipm', 'model'
     def __post_init__(self):
-        super().__post_init__(); _check('epsilon', self.epsilon, _positive, 'positive and finite')
+        super().__post_init__(); check_setting('epsilon', self.epsilon, _positive, 'positive and finite')
     def poison_weights(self, own, w_global, honest, gen):
         mean_update = _reference(own, honest).mean(0) - w_global
         return (w_global - self.epsilon * mean_update).expand_as(own).clone()
@@ -257,9 +254,7 @@ def run_under_attack(x:torch.Tensor, y:torch.Tensor, # training images and label
                      progress:bool=True, # show a progress bar over rounds
                     ) -> tuple[torch.Tensor, list[dict]]: # final global weights, and one record per round
     "Undefended FedAvg with malicious clients: sample, train (and poison), average, evaluate; `rounds` times."
-    if not 1 <= clients_per_round <= len(parts):
-        raise ValueError(f'clients_per_round={clients_per_round} must be between 1 and the number of clients ({len(parts)})')
-    if rounds < 1: raise ValueError(f'rounds={rounds} must be at least 1')
+    check_schedule(len(parts), rounds, clients_per_round)
     if len(malicious) and not 0 <= int(malicious.min()) <= int(malicious.max()) < len(parts):
         raise ValueError(f'malicious client ids must be in 0..{len(parts) - 1}, got {malicious.tolist()}')
     model = model or LeNet5()

@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['LeNet5', 'get_weights', 'set_weights', 'unflatten', 'init_weights', 'local_train', 'fedavg', 'Evaluation', 'evaluate',
-           'run_fedavg', 'main']
+           'check_setting', 'check_schedule', 'run_fedavg', 'main']
 
 # %% ../nbs/01_federated.ipynb #d5be6ecb
 import argparse, copy, math, time
@@ -144,6 +144,24 @@ def evaluate(model:nn.Module, # the architecture
     return Evaluation(correct.mean().item(), per_class, F.cross_entropy(logits, y).item())
 
 # %% ../nbs/01_federated.ipynb #c7ab39a0
+def check_setting(name:str, # the setting's name, as the caller spells it
+                  value, # its value
+                  ok, # `ok(value)` is True when the value is allowed
+                  allowed:str, # what is allowed, in words: 'at least 1', 'in (0, 1]', ...
+                 ):
+    "Raise a ValueError naming the setting, its value and what is allowed, unless `ok(value)`."
+    if not ok(value): raise ValueError(f'{name}={value!r} is out of range: must be {allowed}')
+
+def check_schedule(n_clients:int, # clients in the federation
+                   rounds:int, # federated rounds
+                   clients_per_round:int, # clients sampled each round
+                  ):
+    "Check a federated run's schedule: at least one round, and between 1 and `n_clients` clients per round."
+    check_setting('rounds', rounds, lambda v: v >= 1, 'at least 1')
+    check_setting('clients_per_round', clients_per_round, lambda v: 1 <= v <= n_clients,
+                  f'between 1 and the number of clients ({n_clients})')
+
+# %% ../nbs/01_federated.ipynb #1595162b
 def run_fedavg(x:torch.Tensor, y:torch.Tensor, # training images and labels
                parts:list[torch.Tensor], # one index tensor per client, from `partition`
                x_test:torch.Tensor, y_test:torch.Tensor, # test set for the per-round evaluation
@@ -155,9 +173,7 @@ def run_fedavg(x:torch.Tensor, y:torch.Tensor, # training images and labels
                progress:bool=True, # show a progress bar over rounds
               ) -> tuple[torch.Tensor, list[dict]]: # final global weights, and one record per round
     "Undefended FedAvg: sample clients, train them locally, average their weights, evaluate; `rounds` times."
-    if not 1 <= clients_per_round <= len(parts):
-        raise ValueError(f'clients_per_round={clients_per_round} must be between 1 and the number of clients ({len(parts)})')
-    if rounds < 1: raise ValueError(f'rounds={rounds} must be at least 1')
+    check_schedule(len(parts), rounds, clients_per_round)
     model = model or LeNet5()
     w, g, history = init_weights(model, seed), torch.Generator().manual_seed(seed), []
     bar = tqdm(range(1, rounds + 1), desc='FedAvg', disable=not progress)
@@ -173,7 +189,7 @@ def run_fedavg(x:torch.Tensor, y:torch.Tensor, # training images and labels
         bar.set_postfix(accuracy=f'{ev.accuracy:.4f}')
     return w, history
 
-# %% ../nbs/01_federated.ipynb #d0f0d4ae
+# %% ../nbs/01_federated.ipynb #f7d6846c
 def main(argv:list[str]|None=None):
     "The `fedwgan` command."
     p = argparse.ArgumentParser(prog='fedwgan', description='Robust federated learning with a WGAN-GP filter.')

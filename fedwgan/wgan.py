@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .data import load_mnist
-from .federated import LeNet5
+from .federated import LeNet5, check_setting
 
 # %% ../nbs/03_wgan_gp.ipynb #24e6f602
 class Generator(nn.Module):
@@ -108,11 +108,6 @@ def _frozen_classifier(model, x1, n_classes, name):
         raise ValueError(f'{name} gives output of shape {tuple(out.shape[1:])} per image, expected {n_classes} logits')
     return model
 
-def _check_settings(**kw):
-    "ValueError naming the first setting outside its range."
-    for name, (value, ok, allowed) in kw.items():
-        if not ok(value): raise ValueError(f'{name}={value!r} is not allowed: {allowed}')
-
 def train_gan(x:torch.Tensor, # the share's images, `N x 1 x 28 x 28` in [-1, 1]
               y:torch.Tensor, # their labels, `N` integers in `0..n_classes-1`
               iters:int=1000, # generator steps
@@ -131,11 +126,15 @@ def train_gan(x:torch.Tensor, # the share's images, `N x 1 x 28 x 28` in [-1, 1]
               progress:bool=True, # show a progress bar
              ) -> tuple[Generator, dict]: # the trained generator, and the history (lists per generator step, and 'seconds')
     "Train a conditional generator on `(x, y)` adversarially: WGAN-GP (default) or a vanilla cGAN (`loss='bce'`)."
-    _check_settings(iters=(iters, lambda v: v >= 1, 'at least 1'), loss=(loss, lambda v: v in LOSSES, f'one of {LOSSES}'),
-                    n_critic=(n_critic, lambda v: v >= 1, 'at least 1'), lam=(lam, lambda v: v >= 0, 'non-negative'),
-                    lr=(lr, lambda v: v > 0, 'positive'), betas=(betas, lambda v: all(0 <= b < 1 for b in v), 'each in [0, 1)'),
-                    batch_size=(batch_size, lambda v: v >= 1, 'at least 1'),
-                    guide_weight=(guide_weight, lambda v: v >= 0, 'non-negative'), gp_every=(gp_every, lambda v: v >= 1, 'at least 1'))
+    check_setting('iters', iters, lambda v: v >= 1, 'at least 1')
+    check_setting('loss', loss, lambda v: v in LOSSES, f'one of {LOSSES}')
+    check_setting('n_critic', n_critic, lambda v: v >= 1, 'at least 1')
+    check_setting('lam', lam, lambda v: v >= 0, 'non-negative')
+    check_setting('lr', lr, lambda v: v > 0, 'positive')
+    check_setting('betas', betas, lambda v: all(0 <= b < 1 for b in v), 'each in [0, 1)')
+    check_setting('batch_size', batch_size, lambda v: v >= 1, 'at least 1')
+    check_setting('guide_weight', guide_weight, lambda v: v >= 0, 'non-negative')
+    check_setting('gp_every', gp_every, lambda v: v >= 1, 'at least 1')
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         if generator is None: generator = Generator()
@@ -317,8 +316,9 @@ def train_data_free(classifier:nn.Module, # the trained global model, `classifie
                     progress:bool=True, # show a progress bar
                    ) -> tuple[Generator, dict]: # the trained generator, and the history ('generator_loss' per step, 'seconds')
     "The data-free generator of Zafar et al.: trained only so that `classifier` labels `G(z, y)` as `y`."
-    _check_settings(iters=(iters, lambda v: v >= 1, 'at least 1'), lr=(lr, lambda v: v > 0, 'positive'),
-                    batch_size=(batch_size, lambda v: v >= 1, 'at least 1'))
+    check_setting('iters', iters, lambda v: v >= 1, 'at least 1')
+    check_setting('lr', lr, lambda v: v > 0, 'positive')
+    check_setting('batch_size', batch_size, lambda v: v >= 1, 'at least 1')
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         if generator is None: generator = Generator()
