@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['RULES', 'DEFENSES', 'screen', 'Scores', 'score_models', 'threshold', 'relative', 'kmeans', 'check_rule', 'Record',
-           'FedAvg', 'krum_scores', 'MultiKrum', 'Krum', 'Median', 'TrimmedMean', 'fltrust_aggregate', 'FLTrust',
-           'Filter', 'share_filter', 'wgan_gp_filter', 'DataFreeFilter', 'data_free_filter', 'make_defense']
+           'Defense', 'FedAvg', 'krum_scores', 'MultiKrum', 'Krum', 'Median', 'TrimmedMean', 'fltrust_aggregate',
+           'FLTrust', 'Filter', 'share_filter', 'wgan_gp_filter', 'DataFreeFilter', 'data_free_filter', 'make_defense']
 
 # %% ../nbs/04_filtering.ipynb #efdb1cab
 import copy, inspect, math, time
@@ -147,20 +147,34 @@ class Record:
     reasons:dict[int, str] # why each other row was left out
     scores:dict|None = None # the filters' scores (accuracy, per_class, loss, and the global model's), as lists
 
-def _kept_average(w_global, rows, counts, kept, reasons, scores=None):
-    "FedAvg of the kept rows (the global weights if none is kept, or if the kept have no samples)."
-    idx = kept.nonzero().flatten()
+def _kept_average(w_global, rows, counts, idx, reasons, scores=None):
+    "FedAvg of the rows `idx` (the global weights if there are none, or if they have no samples)."
     w = fedavg(rows[idx], counts[idx]) if len(idx) and counts[idx].sum() > 0 else w_global.clone()
     return w, Record(idx.tolist(), dict(sorted(reasons.items())), scores)
 
+class Defense:
+    "What every defense does first: screen the rows; then `aggregate` the valid ones (none valid: keep the model)."
+    name = 'defense'
+    def __call__(self, w_global:torch.Tensor, # `P` global weights sent this round
+                 rows:torch.Tensor|list[torch.Tensor], # the returned weights, `K x P` or a list of `K` vectors
+                 counts:torch.Tensor, # `K` sample counts
+                ) -> tuple[torch.Tensor, Record]: # the new global weights, and who was kept and why not the others
+        rows, valid, reasons = screen(w_global, rows, counts)
+        if not valid.any(): return w_global.clone(), Record([], reasons)
+        return self.aggregate(w_global, rows, counts, valid.nonzero().flatten(), reasons)
+
+    def aggregate(self, w_global:torch.Tensor, rows:torch.Tensor, counts:torch.Tensor,
+                  idx:torch.Tensor, # indices of the valid rows (at least one)
+                  reasons:dict[int, str], # the screening's reasons so far
+                 ) -> tuple[torch.Tensor, Record]: raise NotImplementedError
+
 # %% ../nbs/04_filtering.ipynb #2555745e
 @dataclass
-class FedAvg:
+class FedAvg(Defense):
     "No defense: the sample-weighted mean of every valid row."
     name = 'fedavg'
-    def __call__(self, w_global:torch.Tensor, rows:torch.Tensor, counts:torch.Tensor) -> tuple[torch.Tensor, Record]:
-        rows, valid, reasons = screen(w_global, rows, counts)
-        return _kept_average(w_global, rows, counts, valid, reasons)
+    def aggregate(self, w_global, rows, counts, idx, reasons):
+        return _kept_average(w_global, rows, counts, idx, reasons)
 
 # %% ../nbs/04_filtering.ipynb #b431efd5
 def _tolerated(n, f):
@@ -176,7 +190,7 @@ def krum_scores(rows:torch.Tensor, # `n x P`
     return d.sort(1).values[:, 1:max(n - f - 1, 2)].sum(1)
 
 @dataclass
-class MultiKrum:
+class MultiKrum(Defense):
     "Average the `m` rows with the best Krum scores (`m=1` is Krum)."
     f:int|None = None # attackers to tolerate; None: a quarter of the round's valid rows
     m:int|None = None # rows averaged; None: `n - f`
@@ -186,16 +200,13 @@ class MultiKrum:
         check_setting('f', self.f, lambda v: v is None or v >= 0, 'None or at least 0')
         check_setting('m', self.m, lambda v: v is None or v >= 1, 'None or at least 1')
 
-    def __call__(self, w_global:torch.Tensor, rows:torch.Tensor, counts:torch.Tensor) -> tuple[torch.Tensor, Record]:
-        rows, valid, reasons = screen(w_global, rows, counts)
-        idx = valid.nonzero().flatten()
+    def aggregate(self, w_global, rows, counts, idx, reasons):
         n = len(idx); f = _tolerated(n, self.f)
         m = min(n - f if self.m is None else self.m, n)
         score = krum_scores(rows[idx], f)
         order = idx[score.argsort(stable=True)]
-        kept = torch.zeros(len(rows), dtype=torch.bool); kept[order[:m]] = True
-        reasons |= {int(i): f'Krum score rank {r + 1} of {n} (averaging {m})' for r, i in enumerate(order) if not kept[i]}
-        return _kept_average(w_global, rows, counts, kept, reasons)
+        reasons |= {int(i): f'Krum score rank {r + 1} of {n} (averaging {m})' for r, i in enumerate(order[m:], m)}
+        return _kept_average(w_global, rows, counts, order[:m].sort().values, reasons)
 
 @dataclass
 class Krum(MultiKrum):
@@ -205,27 +216,25 @@ class Krum(MultiKrum):
 
 # %% ../nbs/04_filtering.ipynb #455a2ccf
 @dataclass
-class Median:
+class Median(Defense):
     "Coordinate-wise median of the valid rows."
     name = 'median'
-    def __call__(self, w_global:torch.Tensor, rows:torch.Tensor, counts:torch.Tensor) -> tuple[torch.Tensor, Record]:
-        rows, valid, reasons = screen(w_global, rows, counts)
-        s = rows[valid].sort(0).values; n = len(s)
-        return (s[(n - 1) // 2] + s[n // 2]) / 2, Record(valid.nonzero().flatten().tolist(), reasons)
+    def aggregate(self, w_global, rows, counts, idx, reasons):
+        s = rows[idx].sort(0).values; n = len(s)
+        return (s[(n - 1) // 2] + s[n // 2]) / 2, Record(idx.tolist(), reasons)
 
 @dataclass
-class TrimmedMean:
+class TrimmedMean(Defense):
     "Coordinate-wise mean of the valid rows after dropping the `f` largest and `f` smallest values of each weight."
     f:int|None = None # values dropped at each end; None: a quarter of the round's valid rows
     name = 'trimmed_mean'
 
     def __post_init__(self): check_setting('f', self.f, lambda v: v is None or v >= 0, 'None or at least 0')
 
-    def __call__(self, w_global:torch.Tensor, rows:torch.Tensor, counts:torch.Tensor) -> tuple[torch.Tensor, Record]:
-        rows, valid, reasons = screen(w_global, rows, counts)
-        s = rows[valid].sort(0).values; n = len(s)
+    def aggregate(self, w_global, rows, counts, idx, reasons):
+        s = rows[idx].sort(0).values; n = len(s)
         f = min(n // 4 if self.f is None else self.f, (n - 1) // 2)
-        return s[f:n - f].mean(0), Record(valid.nonzero().flatten().tolist(), reasons)
+        return s[f:n - f].mean(0), Record(idx.tolist(), reasons)
 
 # %% ../nbs/04_filtering.ipynb #8d23b2cb
 def fltrust_aggregate(w_global:torch.Tensor, # `P` global weights
@@ -241,7 +250,7 @@ def fltrust_aggregate(w_global:torch.Tensor, # `P` global weights
 
 # %% ../nbs/04_filtering.ipynb #12144d9c
 @dataclass
-class FLTrust:
+class FLTrust(Defense):
     "FLTrust with the server share as root dataset; the server trains on it each round like a client."
     model:nn.Module # the architecture
     x_share:torch.Tensor # the root dataset's images: the server share
@@ -252,10 +261,8 @@ class FLTrust:
     seed:int=0 # the server's batch order (the same every round)
     name = 'fltrust'
 
-    def __call__(self, w_global:torch.Tensor, rows:torch.Tensor, counts:torch.Tensor) -> tuple[torch.Tensor, Record]:
-        rows, valid, reasons = screen(w_global, rows, counts)
+    def aggregate(self, w_global, rows, counts, idx, reasons):
         server_row = local_train(self.model, w_global, [(self.x_share, self.y_share)], self.epochs, self.batch_size, self.lr, self.seed)[0][0]
-        idx = valid.nonzero().flatten()
         w, trust = fltrust_aggregate(w_global, rows[idx], server_row)
         reasons |= {int(i): f'trust 0 (cosine {F.cosine_similarity(rows[i] - w_global, server_row - w_global, dim=0):.2f} with the server update)'
                     for i, t in zip(idx, trust) if t == 0}
@@ -263,7 +270,7 @@ class FLTrust:
 
 # %% ../nbs/04_filtering.ipynb #c4e3efc8
 @dataclass
-class Filter:
+class Filter(Defense):
     "Score every valid row on `(x, y)` and average those the rule keeps."
     model:nn.Module # the architecture
     x:torch.Tensor # validation images
@@ -276,21 +283,18 @@ class Filter:
 
     def validation_set(self, w_global:torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]: return self.x, self.y
 
-    def __call__(self, w_global:torch.Tensor, rows:torch.Tensor, counts:torch.Tensor) -> tuple[torch.Tensor, Record]:
-        rows, valid, reasons = screen(w_global, rows, counts)
+    def aggregate(self, w_global, rows, counts, idx, reasons):
         x, y = self.validation_set(w_global)
-        idx = valid.nonzero().flatten()
         scores = score_models(self.model, torch.cat([w_global[None], rows[idx]]), x, y)
         ref, scores = scores[0], scores[1:]
         keep, why = RULES[self.rule](scores, ref, **self.params)
-        kept = torch.zeros(len(rows), dtype=torch.bool); kept[idx[keep]] = True
         reasons |= {int(idx[i]): r for i, r in why.items()}
         table = {'accuracy': [None] * len(rows), 'per_class': [None] * len(rows), 'loss': [None] * len(rows)}
         for j, i in enumerate(idx.tolist()):
             table['accuracy'][i], table['loss'][i] = scores.accuracy[j].item(), scores.loss[j].item()
             table['per_class'][i] = scores.per_class[j].tolist()
         table |= {'global_accuracy': ref.accuracy.item(), 'global_per_class': ref.per_class.tolist()}
-        return _kept_average(w_global, rows, counts, kept, reasons, table)
+        return _kept_average(w_global, rows, counts, idx[keep], reasons, table)
 
 # %% ../nbs/04_filtering.ipynb #a48ee5de
 def share_filter(model:nn.Module, # the architecture
