@@ -4,10 +4,10 @@
 
 # %% auto #0
 __all__ = ['LeNet5', 'get_weights', 'set_weights', 'unflatten', 'init_weights', 'local_train', 'fedavg', 'Evaluation', 'evaluate',
-           'check_setting', 'check_schedule', 'run_fedavg', 'main']
+           'check_setting', 'check_schedule', 'run_fedavg']
 
 # %% ../nbs/01_federated.ipynb #d5be6ecb
-import argparse, copy, math, time
+import copy, math, time
 from dataclasses import dataclass
 
 import torch
@@ -16,8 +16,6 @@ import torch.nn.functional as F
 from torch.func import functional_call, grad, vmap
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 from tqdm.auto import tqdm
-
-from .data import load_mnist, partition
 
 # %% ../nbs/01_federated.ipynb #2c29179b
 class LeNet5(nn.Module):
@@ -188,31 +186,3 @@ def run_fedavg(x:torch.Tensor, y:torch.Tensor, # training images and labels
                             per_class=ev.per_class.tolist(), seconds=time.perf_counter() - t))
         bar.set_postfix(accuracy=f'{ev.accuracy:.4f}')
     return w, history
-
-# %% ../nbs/01_federated.ipynb #f7d6846c
-def main(argv:list[str]|None=None):
-    "The `fedwgan` command."
-    p = argparse.ArgumentParser(prog='fedwgan', description='Robust federated learning with a WGAN-GP filter.')
-    sub = p.add_subparsers(dest='command')
-    r = sub.add_parser('run', help='run a clean (undefended, unattacked) FedAvg federation on MNIST',
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    r.add_argument('--data', default=None, help='MNIST data root (default: $FEDWGAN_DATA, else ~/.cache/fedwgan)')
-    r.add_argument('--clients', type=int, default=100, help='number of clients')
-    r.add_argument('--clients-per-round', type=int, default=10, help='clients sampled each round')
-    r.add_argument('--rounds', type=int, default=10, help='federated rounds')
-    r.add_argument('--partition', choices=['iid', 'dirichlet', 'shards'], default='iid', help='how the data is split')
-    r.add_argument('--alpha', type=float, default=0.5, help='Dirichlet concentration (--partition dirichlet)')
-    r.add_argument('--classes-per-client', type=int, default=2, help='classes per client (--partition shards)')
-    r.add_argument('--epochs', type=int, default=2, help='local epochs')
-    r.add_argument('--batch-size', type=int, default=10, help='local batch size')
-    r.add_argument('--lr', type=float, default=0.1, help='local learning rate')
-    r.add_argument('--seed', type=int, default=0, help='random seed')
-    a = p.parse_args(argv)
-    if a.command is None: p.print_help(); return
-    try:
-        (x, y), (xt, yt) = load_mnist(True, a.data), load_mnist(False, a.data)
-        parts = partition(y, a.clients, a.partition, alpha=a.alpha, classes_per_client=a.classes_per_client, seed=a.seed)
-        _, hist = run_fedavg(x, y, parts, xt, yt, a.rounds, a.clients_per_round, a.epochs, a.batch_size, a.lr, a.seed)
-    except (ValueError, FileNotFoundError) as e: p.exit(2, f'fedwgan run: error: {e}\n')
-    for h in hist: print(f"round {h['round']:3d}  accuracy {h['accuracy']:.4f}  loss {h['loss']:.4f}  {h['seconds']:.1f} s")
-    print(f"final accuracy {hist[-1]['accuracy']:.4f} in {sum(h['seconds'] for h in hist):.0f} s")

@@ -12,7 +12,7 @@ def test_version_matches_metadata():
 
 
 def test_modules_import_without_nbdev():
-    code = ('import sys, fedwgan.data, fedwgan.federated; '
+    code = ('import sys, fedwgan.data, fedwgan.federated, fedwgan.attacks, fedwgan.wgan, fedwgan.filtering, fedwgan.experiment; '
             'bad = [m for m in ("nbdev", "fastcore", "execnb") if m in sys.modules]; '
             'assert not bad, bad')
     subprocess.run([sys.executable, '-c', code], check=True)
