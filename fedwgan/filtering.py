@@ -6,7 +6,7 @@
 __all__ = ['RULES', 'DEFENSES', 'screen', 'Scores', 'score_models', 'threshold', 'robust_spread', 'relative_bar', 'relative',
            'kmeans', 'check_rule', 'Record', 'Defense', 'FedAvg', 'krum_scores', 'MultiKrum', 'Krum', 'Median',
            'TrimmedMean', 'fltrust_aggregate', 'FLTrust', 'Filter', 'share_filter', 'share_generator', 'wgan_gp_filter',
-           'DataFreeFilter', 'data_free_filter', 'check_defense', 'make_defense']
+           'DataFreeFilter', 'data_free_filter', 'check_defense', 'make_defense', 'rates']
 
 # %% ../nbs/04_filtering.ipynb #efdb1cab
 import copy, inspect, math, time
@@ -105,17 +105,17 @@ def relative(scores:Scores, # the clients' scores
              reference:Scores, # the global model's score (unused: this rule compares the clients with each other)
              k:float=3.0, # reject accuracy below median - k * spread, and loss above median + k * spread
              min_spread:float=0.02, # floor of the spread, so that near-identical honest scores do not reject the slightly worse ones
-             drop:float=0.5, # reject a class accuracy more than `drop` below the clients' median on that class
+             drop:float|None=None, # reject a class accuracy more than `drop` below the clients' median on that class; None: no per-class check
             ) -> tuple[torch.Tensor, dict[int, str]]: # kept mask `K`, reasons for the rejected
-    "Reject outliers: accuracy far below the round's median, loss far above it, or a class lost that the other clients read."
+    "Reject outliers: accuracy far below the round's median, loss far above it, and (with `drop`) a class lost that the other clients read."
     check_setting('k', k, lambda v: v > 0, 'positive')
     check_setting('min_spread', min_spread, lambda v: v >= 0, 'non-negative')
-    check_setting('drop', drop, lambda v: 0 < v <= 1, 'in (0, 1]')
+    if drop is not None: check_setting('drop', drop, lambda v: 0 < v <= 1, 'in (0, 1], or None for no per-class check')
     acc, loss = scores.accuracy, scores.loss
     bar, med, spread = relative_bar(acc, k, min_spread)
     loss_med, loss_spread = robust_spread(loss, min_spread)
     class_med = scores.per_class.median(0).values  # C
-    lost = scores.per_class < class_med - drop  # K x C
+    lost = scores.per_class < class_med - (math.inf if drop is None else drop)  # K x C
     reasons = {}
     for i in range(len(acc)):
         why = []
@@ -166,6 +166,10 @@ class Record:
     kept:list[int] # indices of the rows that entered the aggregate
     reasons:dict[int, str] # why each other row was left out
     scores:dict|None = None # the filters' scores (accuracy, per_class, loss, and the global model's), as lists
+
+    def kept_mask(self, n:int) -> torch.Tensor: # `n` bools, one per row of the round
+        "Which of the round's `n` rows entered the aggregate."
+        return torch.isin(torch.arange(n), torch.tensor(self.kept, dtype=torch.long))
 
 def _kept_average(w_global, rows, counts, idx, reasons, scores=None):
     "FedAvg of the rows `idx` (the global weights if there are none, or if they have no samples)."
@@ -428,3 +432,14 @@ def make_defense(name:str, # one of `DEFENSES`
         if share is None: raise ValueError(f'defense {name!r} needs the server share: pass share=(x, y) (see server_share in notebook 00)')
         args['x_share'], args['y_share'] = share
     return build(**args, **params)
+
+# %% ../nbs/04_filtering.ipynb #31793679
+def rates(kept:torch.Tensor, # `K` bools: the client's update entered the aggregate
+          attacked:torch.Tensor, # `K` bools: the client sent a poisoned update
+         ) -> tuple[float|None, float|None]: # TPR (attackers left out), TNR (honest clients kept)
+    "The round's true positive and true negative rates; None where there is nothing to count."
+    kept, attacked = torch.as_tensor(kept, dtype=torch.bool), torch.as_tensor(attacked, dtype=torch.bool)
+    if kept.shape != attacked.shape: raise ValueError(f'kept has shape {tuple(kept.shape)} and attacked {tuple(attacked.shape)}: they must match')
+    tpr = (~kept & attacked).sum().item() / attacked.sum().item() if attacked.any() else None
+    tnr = (kept & ~attacked).sum().item() / (~attacked).sum().item() if (~attacked).any() else None
+    return tpr, tnr
