@@ -138,10 +138,11 @@ def setup(config:Config) -> Setup:
     parts = partition(y, config.clients, config.partition, alpha=config.alpha,
                       classes_per_client=config.classes_per_client, seed=config.seed)
     idx, _ = server_share(parts, config.share, seed=config.seed)
+    share = x[idx], y[idx]
     malicious = choose_malicious(config.clients, config.malicious, seed=config.seed)
     t = time.perf_counter()
-    defense = make_defense(config.defense, LeNet5(), (x[idx], y[idx]), **config.defense_kwargs())
-    return Setup(x, y, x_test, y_test, parts, (x[idx], y[idx]), malicious, config.make_attack(), defense, time.perf_counter() - t)
+    defense = make_defense(config.defense, LeNet5(), share, **config.defense_kwargs())
+    return Setup(x, y, x_test, y_test, parts, share, malicious, config.make_attack(), defense, time.perf_counter() - t)
 
 # %% ../nbs/05_experiment.ipynb #649ef357
 @dataclass
@@ -218,15 +219,12 @@ def summarize(config:Config, history:list[dict], # the run
              ) -> dict:
     "Final accuracy, attack success, TPR and TNR over the attacked rounds, the gap to `clean`, seconds."
     hit = [h for h in history if h['attackers']] or history  # a run without attacks: the TNR of every round
-    n_att = sum(len(h['attackers']) for h in hit)
-    n_honest = sum(len(h['clients']) - len(h['attackers']) for h in hit)
-    caught = sum(len(set(h['attackers']) - set(h['kept'])) for h in hit)
-    kept_honest = sum(len(set(h['kept']) - set(h['attackers'])) for h in hit)
+    tpr, tnr = rates([c in h['kept'] for h in hit for c in h['clients']], [c in h['attackers'] for h in hit for c in h['clients']])
     last = history[-1]
     seconds = {k: sum(h['seconds'][k] for h in history) for k in last['seconds']}
     return dict(attack=config.attack, defense=config.defense, partition=config.partition, rounds=len(history),
                 accuracy=last['accuracy'], success=last['success'],
-                tpr=caught / n_att if n_att else None, tnr=kept_honest / n_honest if n_honest else None,
+                tpr=tpr, tnr=tnr,
                 attacked_rounds=sum(1 for h in history if h['attackers']), clean=clean, gap=None if clean is None else last['accuracy'] - clean,
                 seconds=seconds | {'setup': setup_seconds, 'total': setup_seconds + sum(seconds.values())})
 
@@ -498,11 +496,15 @@ def compare(base:Config, # every setting but the attack, the defense and the par
     return [summaries[k] for k in cells]
 
 # %% ../nbs/05_experiment.ipynb #1b6a772f
+def _grid_cells(summaries, partition):
+    "One partition's summaries by (attack, defense), and its attacks and defenses in the order they came."
+    cells = {(s['attack'], s['defense']): s for s in summaries if s['partition'] == partition}
+    return cells, list(dict.fromkeys(a for a, _ in cells)), list(dict.fromkeys(d for _, d in cells))
+
 def results_table(summaries:list[dict], # from `compare`
                   partition:str) -> str:
     "A markdown table for one partition: attacks as rows, defenses as columns; cell `accuracy · success · TPR/TNR`."
-    cells = {(s['attack'], s['defense']): s for s in summaries if s['partition'] == partition}
-    attacks = list(dict.fromkeys(a for a, _ in cells)); defenses = list(dict.fromkeys(d for _, d in cells))
+    cells, attacks, defenses = _grid_cells(summaries, partition)
     lines = ['| attack | ' + ' | '.join(defenses) + ' |', '|---' * (len(defenses) + 1) + '|']
     for a in attacks:
         row = []
@@ -518,9 +520,8 @@ def results_table(summaries:list[dict], # from `compare`
 
 def plot_grid(summaries:list[dict], partition:str, ax=None):
     "Heatmap of the final accuracies of one partition's grid."
-    cells = {(s['attack'], s['defense']): s['accuracy'] for s in summaries if s['partition'] == partition}
-    attacks = list(dict.fromkeys(a for a, _ in cells)); defenses = list(dict.fromkeys(d for _, d in cells))
-    m = torch.tensor([[100 * cells.get((a, d), math.nan) for d in defenses] for a in attacks])
+    cells, attacks, defenses = _grid_cells(summaries, partition)
+    m = torch.tensor([[100 * cells[a, d]['accuracy'] if (a, d) in cells else math.nan for d in defenses] for a in attacks])
     if ax is None: _, ax = plt.subplots(figsize=(1 + 1.1 * len(defenses), 0.8 + 0.45 * len(attacks)))
     ax.imshow(m, cmap='RdYlGn', vmin=0, vmax=100, aspect='auto')
     for i in range(len(attacks)):
