@@ -7,7 +7,7 @@ __all__ = ['LOSSES', 'MAX_PER_CLASS', 'REFERENCE_RECIPE', 'Generator', 'Critic',
            'cache_dir', 'cached_module', 'share_generator', 'reference_classifier', 'features', 'frechet_distance',
            'Quality', 'sample_quality', 'train_data_free']
 
-# %% ../nbs/03_wgan_gp.ipynb #779ef604
+# %% ../nbs/03_wgan_gp.ipynb #cc132404
 import copy, hashlib, math, os, tempfile, time, warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from .data import load_mnist, check_setting, save_atomic
 from .federated import LeNet5
 
-# %% ../nbs/03_wgan_gp.ipynb #5e1f7969
+# %% ../nbs/03_wgan_gp.ipynb #9b66107d
 class Generator(nn.Module):
     "Conditional generator `G(z, y)`: noise and a label -> a `1 x 28 x 28` image in [-1, 1] (an MLP with `tanh` output)."
     def __init__(self, nz:int=64, # noise dimension
@@ -35,6 +35,7 @@ class Generator(nn.Module):
 
     def forward(self, z, y): return self.net(torch.cat([z, self.label_code(y)], 1)).view(-1, 1, 28, 28)
 
+# %% ../nbs/03_wgan_gp.ipynb #3c0e288b
 class Critic(nn.Module):
     "Conditional critic `D(x, y)`: one unbounded score per image; an MLP without batch norm, the label by projection."
     def __init__(self, hidden:int=256, # width of the last hidden layer; the first is twice as wide
@@ -50,7 +51,7 @@ class Critic(nn.Module):
         h = self.body(x)
         return self.out(h).squeeze(1) + (self.label_proj(y) * h).sum(1)
 
-# %% ../nbs/03_wgan_gp.ipynb #fe77054f
+# %% ../nbs/03_wgan_gp.ipynb #fe2aa558
 def gradient_penalty(critic:nn.Module, # `critic(x, y)` -> one score per image
                      real:torch.Tensor, # real images
                      fake:torch.Tensor, # generated images with the same labels as `real`
@@ -63,7 +64,7 @@ def gradient_penalty(critic:nn.Module, # `critic(x, y)` -> one score per image
     grad, = torch.autograd.grad(critic(x_hat, y).sum(), x_hat, create_graph=True)
     return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
 
-# %% ../nbs/03_wgan_gp.ipynb #8573c6ac
+# %% ../nbs/03_wgan_gp.ipynb #1accbaed
 def _check_share(x, y, n_classes):
     "Raise a ValueError naming the problem with the share `(x, y)` and its fix; warn about labels it lacks."
     if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor):
@@ -98,9 +99,10 @@ def _check_share(x, y, n_classes):
                       'like those digits. Score clients only on the labels present, or collect a share with every label.',
                       UserWarning, stacklevel=3)
 
-# %% ../nbs/03_wgan_gp.ipynb #91fd85a9
+# %% ../nbs/03_wgan_gp.ipynb #81751c5f
 LOSSES = ('wgan-gp', 'bce')
 
+# %% ../nbs/03_wgan_gp.ipynb #294f61c4
 def _frozen_classifier(model, x1, n_classes, name):
     "A frozen eval-mode copy of `model` on `x1`'s device, checked to give `n_classes` logits per image."
     model = copy.deepcopy(model).to(x1.device).eval().requires_grad_(False)
@@ -193,9 +195,10 @@ def train_gan(x:torch.Tensor, # the share's images, `N x 1 x 28 x 28` in [-1, 1]
     hist['seconds'] = time.perf_counter() - t0
     return generator.eval(), hist
 
-# %% ../nbs/03_wgan_gp.ipynb #4080ec1e
+# %% ../nbs/03_wgan_gp.ipynb #486f05e3
 MAX_PER_CLASS = 10_000 # the most images of one label `sample` draws
 
+# %% ../nbs/03_wgan_gp.ipynb #57cd087a
 @torch.no_grad()
 def sample(generator:nn.Module, # a conditional generator, `generator(z, y)`, with attributes `nz` and `n_classes`
            n_per_class:int, # images of each label
@@ -214,7 +217,7 @@ def sample(generator:nn.Module, # a conditional generator, `generator(z, y)`, wi
     generator.train(was_training)
     return x.float(), y
 
-# %% ../nbs/03_wgan_gp.ipynb #70106234
+# %% ../nbs/03_wgan_gp.ipynb #b654e6f9
 def cache_dir(cache:str|Path|None=None, # explicit folder; wins over everything else
              ) -> Path: # the folder for cached weights (created when something is written)
     "The cache folder: `cache` if given, else `$FEDWGAN_CACHE`, else `$XDG_CACHE_HOME/fedwgan` (default `~/.cache/fedwgan`)."
@@ -222,7 +225,7 @@ def cache_dir(cache:str|Path|None=None, # explicit folder; wins over everything 
     if os.environ.get('FEDWGAN_CACHE'): return Path(os.environ['FEDWGAN_CACHE']).expanduser()
     return Path(os.environ.get('XDG_CACHE_HOME') or Path.home()/'.cache')/'fedwgan'
 
-# %% ../nbs/03_wgan_gp.ipynb #c79c7e70
+# %% ../nbs/03_wgan_gp.ipynb #6f8254ab
 def _writable(path):
     "Check, before any training, that `path` can be written: False (with a warning) if a folder stands in its way."
     try:
@@ -259,7 +262,7 @@ def cached_module(path:str|Path, # the cache file
     if keep: save_atomic(path, dict(recipe=recipe, state_dict=module.state_dict()))
     return module.eval()
 
-# %% ../nbs/03_wgan_gp.ipynb #9ff9d40d
+# %% ../nbs/03_wgan_gp.ipynb #2740fee3
 def share_generator(x_share:torch.Tensor, y_share:torch.Tensor, # the server share
                     iters:int=1000, lr:float=1e-3, seed:int=0, # `train_gan`'s settings (the rest keep its defaults)
                     progress:bool=False, # show the training bar
@@ -269,13 +272,14 @@ def share_generator(x_share:torch.Tensor, y_share:torch.Tensor, # the server sha
     train = lambda: train_gan(x_share, y_share, iters=iters, lr=lr, seed=seed, progress=progress)[0]
     if not cache: return train().eval()
     fingerprint = hashlib.sha256(x_share.cpu().numpy().tobytes() + y_share.cpu().numpy().tobytes()).hexdigest()
-    recipe = dict(kind='wgan_gp_generator', share=fingerprint, iters=iters, lr=lr, seed=seed, torch=torch.__version__)
+    recipe = dict(kind='wgan_gp_generator', share=fingerprint, iters=iters, lr=lr, seed=seed, torch=str(torch.__version__))
     key = hashlib.sha256(repr(sorted(recipe.items())).encode()).hexdigest()[:16]
     return cached_module(cache_dir()/f'wgan_gp_generator_{key}.pt', recipe, Generator, train, 'WGAN-GP generator')
 
-# %% ../nbs/03_wgan_gp.ipynb #2f97075a
+# %% ../nbs/03_wgan_gp.ipynb #6c679b54
 REFERENCE_RECIPE = dict(version=1, model='LeNet5', batch_size=32, lr=1e-3, last_epoch_lr=1e-4, optimizer='Adam')
 
+# %% ../nbs/03_wgan_gp.ipynb #6a7ec455
 def reference_classifier(epochs:int=2, # passes over the 60,000 training images
                          seed:int=0, # seeds the initial weights and the batch order
                          cache:str|Path|None=None, # cache folder, see `cache_dir`
@@ -301,7 +305,7 @@ def reference_classifier(epochs:int=2, # passes over the 60,000 training images
     path = cache_dir(cache)/f"reference_lenet5_v{recipe['version']}_epochs{epochs}_seed{seed}.pt"
     return cached_module(path, recipe, LeNet5, train, 'reference classifier')
 
-# %% ../nbs/03_wgan_gp.ipynb #f6e81a58
+# %% ../nbs/03_wgan_gp.ipynb #a4517ed6
 @torch.no_grad()
 def features(ref:LeNet5, # the reference classifier
              x:torch.Tensor, # images `N x 1 x 28 x 28` in [-1, 1]
@@ -310,6 +314,7 @@ def features(ref:LeNet5, # the reference classifier
     ref = ref.eval()
     return torch.cat([ref.features(b) for b in x.split(batch_size)]).double()
 
+# %% ../nbs/03_wgan_gp.ipynb #b4e1ac6a
 def _sqrt_psd(a):
     "Square root of a symmetric positive semi-definite matrix (negative rounding errors clipped)."
     vals, vecs = torch.linalg.eigh(a)
@@ -324,11 +329,13 @@ def frechet_distance(f1:torch.Tensor, # `N1 x d` features
     s1 = _sqrt_psd(c1)
     return ((m1 - m2) ** 2).sum().item() + (c1.trace() + c2.trace() - 2 * _sqrt_psd(s1 @ c2 @ s1).trace()).item()
 
+# %% ../nbs/03_wgan_gp.ipynb #19c3d087
 def _mean_pairwise_distance(f):
     n = len(f)
     if n < 2: raise ValueError(f'diversity needs at least 2 images of every label, got {n}')
     return (torch.cdist(f, f).sum() / (n * (n - 1))).item()
 
+# %% ../nbs/03_wgan_gp.ipynb #192a84b9
 @dataclass
 class Quality:
     consistency:float # mean over labels of the share of images the reference classifier assigns to their label
@@ -337,6 +344,7 @@ class Quality:
     per_class_consistency:torch.Tensor # one value per label
     per_class_diversity:torch.Tensor # one value per label
 
+# %% ../nbs/03_wgan_gp.ipynb #1ef2eee9
 @torch.no_grad()
 def sample_quality(ref:LeNet5, # the reference classifier
                    x:torch.Tensor, y:torch.Tensor, # generated images and their requested labels
@@ -350,7 +358,7 @@ def sample_quality(ref:LeNet5, # the reference classifier
                         for c in range(n_classes)])
     return Quality(cons.mean().item(), div.mean().item(), frechet_distance(f, f_real), cons, div)
 
-# %% ../nbs/03_wgan_gp.ipynb #44ff3477
+# %% ../nbs/03_wgan_gp.ipynb #cb1a2423
 def train_data_free(classifier:nn.Module, # the trained global model, `classifier(x)` -> `n_classes` logits
                     iters:int=1000, # generator steps
                     lr:float=1e-4, # Adam learning rate
