@@ -5,14 +5,14 @@
 # %% auto #0
 __all__ = ['parser', 'default_out', 'clean_accuracy', 'run_command', 'grid_config', 'compare', 'compare_command', 'main']
 
-# %% ../nbs/08_cli.ipynb #69d22561
+# %% ../nbs/08_cli.ipynb #7d98f201
 import argparse, json, os, sys, threading, time
 from dataclasses import MISSING, asdict, fields, replace
 from pathlib import Path
 
 from .config import Config
 
-# %% ../nbs/08_cli.ipynb #99430922
+# %% ../nbs/08_cli.ipynb #54f4ec84
 def _json(text): return json.loads(text)
 _json.__name__ = 'JSON'  # argparse names the type in its error: "invalid JSON value: ..."
 
@@ -33,7 +33,7 @@ def _add_config_options(p:argparse.ArgumentParser, # the parser (or subparser) t
                        metavar='JSON' if _option_type(f) is _json else f.name.upper(),
                        help=f"{f.metadata['help']} [{json.dumps(default)}]{choices}")
 
-# %% ../nbs/08_cli.ipynb #f60cb074
+# %% ../nbs/08_cli.ipynb #73500897
 def _registry_names() -> dict:
     "The names the partition, the attack and the defense may take (this loads the library, and PyTorch)."
     from fedwgan.data import SCHEMES
@@ -72,7 +72,7 @@ def parser(names:dict|None=None, # see `_add_config_options`
     _add_config_options(c, names)
     return p
 
-# %% ../nbs/08_cli.ipynb #15d4b6e4
+# %% ../nbs/08_cli.ipynb #215d628e
 def _config(a:argparse.Namespace, base:Config|None=None) -> Config:
     "The configuration: `base` (or `--config FILE`, or the defaults) with the options given on the command line."
     base = Config.load(a.config) if getattr(a, 'config', None) else (base or Config())
@@ -82,7 +82,7 @@ def default_out(config:Config) -> Path:
     "`fedwgan-results/<attack>-<defense>-<partition>-seed<seed>`."
     return Path('fedwgan-results')/f'{config.attack}-{config.defense}-{config.partition}-seed{config.seed}'
 
-# %% ../nbs/08_cli.ipynb #98a0b6cd
+# %% ../nbs/08_cli.ipynb #498488b3
 def clean_accuracy(folder:str|Path) -> float:
     "The final accuracy in the summary of the finished run in `folder` (a clean run, for the gap)."
     p = Path(folder)/'summary.json'
@@ -94,15 +94,14 @@ def clean_accuracy(folder:str|Path) -> float:
         raise ValueError(f'--clean {folder}: summary.json holds no final accuracy (a number in [0, 1]); is it the summary of a run?')
     return float(acc)
 
-# %% ../nbs/08_cli.ipynb #caa8ba58
+# %% ../nbs/08_cli.ipynb #851845dc
 def _print_round(h):
     "The line `fedwgan run` prints for a round."
-    rate = lambda v: '-' if v is None else f'{v:.2f}'
-    from fedwgan.data import percent
+    from fedwgan.data import percent, ratio
     success = f"  success {percent(h.success, 2)}" if h.success is not None else ''
     screened = f"  screened {len(h.screened)}" if h.screened else ''
     print(f"round {h.round:3d}  accuracy {percent(h.accuracy, 2)}{success}  kept {len(h.kept)}/{len(h.clients)}{screened}"
-          f"  attackers {len(h.attackers)}  TPR {rate(h.tpr)}  TNR {rate(h.tnr)}  {sum(h.seconds.values()):.1f} s", flush=True)
+          f"  attackers {len(h.attackers)}  TPR {ratio(h.tpr)}  TNR {ratio(h.tnr)}  {sum(h.seconds.values()):.1f} s", flush=True)
 
 def run_command(a:argparse.Namespace):
     "`fedwgan run`."
@@ -120,7 +119,7 @@ def run_command(a:argparse.Namespace):
     print(describe(run.summary))
     print(f'results in {out}')
 
-# %% ../nbs/08_cli.ipynb #43ddf924
+# %% ../nbs/08_cli.ipynb #c784f22e
 def grid_config(base:Config, partition:str, attack:str, defense:str) -> Config:
     "`base` with a grid cell's partition, attack and defense; settings that belong to another attack or defense are dropped."
     drop = {}
@@ -128,7 +127,7 @@ def grid_config(base:Config, partition:str, attack:str, defense:str) -> Config:
     if defense != base.defense: drop |= dict(defense_params={})
     return replace(base, partition=partition, attack=attack, defense=defense, **drop)
 
-# %% ../nbs/08_cli.ipynb #63108d2f
+# %% ../nbs/08_cli.ipynb #8ddf293d
 def _worker_start(parent:int, # the pid of the process running the grid
                   threads:int, # PyTorch threads for this worker
                  ):
@@ -148,7 +147,7 @@ def _cell(config:dict, folder:str) -> dict:
     save_plots(run, folder)
     return run.summary
 
-# %% ../nbs/08_cli.ipynb #c8ec6f4a
+# %% ../nbs/08_cli.ipynb #b955964f
 def _cores() -> int:
     try: return len(os.sched_getaffinity(0))
     except AttributeError: return os.cpu_count() or 1
@@ -188,7 +187,7 @@ def compare(base:Config, # every setting but the attack, the defense and the par
         s['clean'], s['gap'] = clean, s['accuracy'] - clean
     return [summaries[k] for k in cells]
 
-# %% ../nbs/08_cli.ipynb #bd613b51
+# %% ../nbs/08_cli.ipynb #f0627166
 def compare_command(a:argparse.Namespace):
     "`fedwgan compare`."
     import matplotlib.pyplot as plt
@@ -210,7 +209,7 @@ def compare_command(a:argparse.Namespace):
     print('\n'.join(text))
     print(f'\ntable in {out/"table.md"}')
 
-# %% ../nbs/08_cli.ipynb #6e426fc7
+# %% ../nbs/08_cli.ipynb #07dce365
 def main(argv:list[str]|None=None):
     "The `fedwgan` command: `fedwgan run` and `fedwgan compare`."
     argv = sys.argv[1:] if argv is None else list(argv)

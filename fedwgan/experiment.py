@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['setup', 'ResultsFolder', 'Run', 'summarize', 'describe', 'run_experiment']
 
-# %% ../nbs/06_experiment.ipynb #b0f705ee
+# %% ../nbs/06_experiment.ipynb #39468c71
 import hashlib, json, os, time
 from contextlib import nullcontext
 from dataclasses import dataclass, asdict, fields
@@ -14,12 +14,12 @@ from pathlib import Path
 import torch
 
 from .config import Config
-from .data import load_mnist, partition, server_share, save_atomic, percent
+from .data import load_mnist, partition, server_share, save_atomic, percent, ratio
 from .federated import LeNet5, Federation, Streams, RoundRecord, rates
 from .attacks import choose_malicious
 from .filtering import make_defense
 
-# %% ../nbs/06_experiment.ipynb #ee92b6bd
+# %% ../nbs/06_experiment.ipynb #0188ac22
 def setup(config:Config) -> tuple[Federation, float]: # the federation, and the seconds spent setting up the defense
     "Load the data, partition it, take the share, choose the malicious clients, make the attack and the defense."
     streams = Streams(config.seed)
@@ -35,7 +35,7 @@ def setup(config:Config) -> tuple[Federation, float]: # the federation, and the 
     return (Federation(model, x, y, parts, x_test, y_test, config.clients_per_round, config.epochs, config.batch_size,
                        config.lr, streams, defense, config.make_attack(), malicious), time.perf_counter() - t)
 
-# %% ../nbs/06_experiment.ipynb #8b74a8b3
+# %% ../nbs/06_experiment.ipynb #fcafaa4b
 def _lock_file(f):
     "Lock the open file `f` for this process, or raise OSError if another process holds it."
     try:
@@ -49,7 +49,7 @@ def _digest(lines:list[str]) -> str: return hashlib.sha256(''.join(l + '\n' for 
 
 def _settings(config:Config) -> dict: return {k: v for k, v in asdict(config).items() if k != 'data'}
 
-# %% ../nbs/06_experiment.ipynb #db1a45b5
+# %% ../nbs/06_experiment.ipynb #f1f9b4e3
 class ResultsFolder:
     "A run's results folder: checked before any work, locked while a run writes it, written round by round."
     FILES = ('config.json', 'rounds.jsonl', 'state.pt', 'summary.json')
@@ -162,7 +162,7 @@ class ResultsFolder:
         "Write the summary."
         save_atomic(self.path/'summary.json', json.dumps(summary, indent=1) + '\n')
 
-# %% ../nbs/06_experiment.ipynb #26523b16
+# %% ../nbs/06_experiment.ipynb #f7a37081
 @dataclass
 class Run:
     "A finished (or resumed and finished) experiment."
@@ -172,7 +172,7 @@ class Run:
     summary:dict # see `summarize`
     samples:dict # round -> `(x, y)`: ten of the defense's validation digits per class (defenses that have some)
 
-# %% ../nbs/06_experiment.ipynb #e0ea98b2
+# %% ../nbs/06_experiment.ipynb #a8d8a63d
 def summarize(config:Config, history:list[RoundRecord], # the run
               clean:float|None=None, # final accuracy of a clean run to compare with
               setup_seconds:float=0.0, # spent in `setup` making the defense
@@ -191,18 +191,18 @@ def summarize(config:Config, history:list[RoundRecord], # the run
                 clean=clean, gap=None if clean is None else last.accuracy - clean,
                 seconds=seconds | {'setup': setup_seconds, 'total': setup_seconds + sum(seconds.values())})
 
-# %% ../nbs/06_experiment.ipynb #fd8eee79
+# %% ../nbs/06_experiment.ipynb #2a41f3ef
 def describe(summary:dict) -> str:
     "One line of a run's summary."
-    s, rate = summary, lambda v: '-' if v is None else f'{v:.2f}'
+    s = summary
     out = f"final accuracy {percent(s['accuracy'], 2)}"
     if s['success'] is not None: out += f", attack success {percent(s['success'], 2)}"
-    out += f"; over {s['attacked_rounds']} attacked rounds TPR {rate(s['tpr'])}, TNR {rate(s['tnr'])}"
+    out += f"; over {s['attacked_rounds']} attacked rounds TPR {ratio(s['tpr'])}, TNR {ratio(s['tnr'])}"
     if sum(s['screened'].values()): out += f"; screened out: {s['screened']['attackers']} poisoned, {s['screened']['honest']} honest"
     if s['gap'] is not None: out += f"; gap to the clean run {100 * s['gap']:+.2f} points"
     return out + f"; {s['seconds']['total']:.0f} s"
 
-# %% ../nbs/06_experiment.ipynb #8e5b281e
+# %% ../nbs/06_experiment.ipynb #9e9f2c87
 def run_experiment(config:Config, # the experiment
                    out:str|Path|None=None, # results folder; None: keep everything in memory
                    resume:bool=False, # continue the run in `out` from its last saved round

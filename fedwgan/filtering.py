@@ -7,7 +7,7 @@ __all__ = ['RULES', 'DEFENSES', 'Scores', 'score_models', 'threshold', 'robust_s
            'check_rule', 'krum_scores', 'MultiKrum', 'Krum', 'Median', 'TrimmedMean', 'fltrust_aggregate', 'FLTrust',
            'Filter', 'ShareFilter', 'WGANGPFilter', 'DataFreeFilter', 'build_defense', 'make_defense']
 
-# %% ../nbs/04_filtering.ipynb #e35d3606
+# %% ../nbs/04_filtering.ipynb #f90ad73d
 import copy, inspect, math
 from dataclasses import dataclass, field, fields
 
@@ -20,7 +20,7 @@ from .data import check_setting, percent
 from .federated import LeNet5, unflatten, set_weights, local_train, fedavg, Decision, Defense, FedAvg, average_kept
 from .wgan import Generator, MAX_PER_CLASS, train_data_free, sample, share_generator
 
-# %% ../nbs/04_filtering.ipynb #745b0c98
+# %% ../nbs/04_filtering.ipynb #fecce703
 @dataclass
 class Scores:
     "The scores of `K` models on one validation set."
@@ -30,7 +30,7 @@ class Scores:
 
     def __getitem__(self, i): return Scores(self.accuracy[i], self.per_class[i], self.loss[i])
 
-# %% ../nbs/04_filtering.ipynb #8cb5654c
+# %% ../nbs/04_filtering.ipynb #0d6621c8
 @torch.no_grad()
 def score_models(model:nn.Module, # the architecture
                  rows:torch.Tensor, # `K x P` weights, one model per row
@@ -48,7 +48,7 @@ def score_models(model:nn.Module, # the architecture
     per_class = torch.zeros(len(rows), n_classes, device=y.device).index_add_(1, y, correct) / y.bincount(minlength=n_classes)
     return Scores(correct.mean(1), per_class, loss)
 
-# %% ../nbs/04_filtering.ipynb #ecf551f6
+# %% ../nbs/04_filtering.ipynb #dd5bf89d
 def threshold(scores:Scores, # the clients' scores
               reference:Scores, # the global model's score (unused: the threshold is absolute)
               value:float=0.5, # minimum accuracy on the validation set, in [0, 1]
@@ -58,7 +58,7 @@ def threshold(scores:Scores, # the clients' scores
     kept = scores.accuracy >= value
     return kept, {k: f'accuracy {percent(scores.accuracy[k])} < threshold {percent(value)}' for k in (~kept).nonzero().flatten().tolist()}
 
-# %% ../nbs/04_filtering.ipynb #69b15211
+# %% ../nbs/04_filtering.ipynb #f6935614
 def robust_spread(values:torch.Tensor, # `K` scores
                   min_spread:float=0.02, # floor of the spread
                  ) -> tuple[float, float]: # the median and the spread
@@ -68,7 +68,7 @@ def robust_spread(values:torch.Tensor, # `K` scores
     med = values.median().item()
     return med, max(1.4826 * (values - med).abs().median().item(), min_spread)
 
-# %% ../nbs/04_filtering.ipynb #1ca3e603
+# %% ../nbs/04_filtering.ipynb #61aec05e
 def relative_bar(accuracy:torch.Tensor, # `K` validation accuracies
                  k:float=3.0, min_spread:float=0.02, # see `relative`
                 ) -> tuple[float, float, float]: # the bar, the median and the spread
@@ -76,7 +76,7 @@ def relative_bar(accuracy:torch.Tensor, # `K` validation accuracies
     med, spread = robust_spread(accuracy, min_spread)
     return med - k * spread, med, spread
 
-# %% ../nbs/04_filtering.ipynb #6011bd08
+# %% ../nbs/04_filtering.ipynb #726a3769
 def relative(scores:Scores, # the clients' scores
              reference:Scores, # the global model's score (unused: this rule compares the clients with each other)
              k:float=3.0, # reject accuracy below median - k * spread, and loss above median + k * spread
@@ -103,7 +103,7 @@ def relative(scores:Scores, # the clients' scores
         if why: reasons[i] = '; '.join(why)
     return torch.tensor([i not in reasons for i in range(len(acc))]), reasons
 
-# %% ../nbs/04_filtering.ipynb #a0f8e12d
+# %% ../nbs/04_filtering.ipynb #8a33f034
 def kmeans(scores:Scores, # the clients' scores
            reference:Scores, # the global model's score (unused)
            iters:int=50, # Lloyd iterations (it stops earlier when the clusters settle)
@@ -124,7 +124,7 @@ def kmeans(scores:Scores, # the clients' scores
     return kept, {i: f'in the low cluster (mean accuracy {percent(centres[1 - good, 0])} vs {percent(centres[good, 0])})'
                   for i in (~kept).nonzero().flatten().tolist()}
 
-# %% ../nbs/04_filtering.ipynb #83d405b1
+# %% ../nbs/04_filtering.ipynb #aaaf1ca9
 RULES = {'threshold': threshold, 'relative': relative, 'kmeans': kmeans}
 
 def check_rule(rule:str, # a name in `RULES`
@@ -138,7 +138,7 @@ def check_rule(rule:str, # a name in `RULES`
     one = Scores(torch.ones(1), torch.ones(1, 1), torch.zeros(1))
     RULES[rule](one, one[0], **params)  # the rule checks its values
 
-# %% ../nbs/04_filtering.ipynb #a6d30424
+# %% ../nbs/04_filtering.ipynb #94d6fcf1
 def krum_scores(rows:torch.Tensor, # `n x P`
                 f:int, # attackers tolerated: each score sums the `n - f - 2` nearest neighbours
                ) -> torch.Tensor: # `n` scores, lower is more central
@@ -147,7 +147,7 @@ def krum_scores(rows:torch.Tensor, # `n x P`
     d = torch.cdist(rows.double(), rows.double()).pow(2)
     return d.sort(1).values[:, 1:max(n - f - 1, 2)].sum(1)
 
-# %% ../nbs/04_filtering.ipynb #f6fed897
+# %% ../nbs/04_filtering.ipynb #fa726aa4
 def _tolerated(n, f):
     "The `f` to use for `n` rows: a quarter of them if None, never more than Krum's `(n - 3) // 2`."
     return max(0, min(n // 4 if f is None else f, (n - 3) // 2))
@@ -170,14 +170,14 @@ class MultiKrum(Defense):
         reasons = {int(i): f'Krum score rank {r + 1} of {n} (averaging {m})' for r, i in enumerate(order[m:], m)}
         return average_kept(w_global, rows, counts, order[:m].sort().values, reasons)
 
-# %% ../nbs/04_filtering.ipynb #74e15630
+# %% ../nbs/04_filtering.ipynb #997d21f3
 @dataclass
 class Krum(MultiKrum):
     "Keep the single row with the best Krum score."
     m:int|None = 1
     name = 'krum'
 
-# %% ../nbs/04_filtering.ipynb #2582537e
+# %% ../nbs/04_filtering.ipynb #0b0c64ae
 @dataclass
 class Median(Defense):
     "Coordinate-wise median of the valid rows."
@@ -186,7 +186,7 @@ class Median(Defense):
         s = rows[idx].sort(0).values; n = len(s)
         return (s[(n - 1) // 2] + s[n // 2]) / 2, Decision(idx.tolist())
 
-# %% ../nbs/04_filtering.ipynb #47c3a49f
+# %% ../nbs/04_filtering.ipynb #a436656e
 @dataclass
 class TrimmedMean(Defense):
     "Coordinate-wise mean of the valid rows after dropping the `f` largest and `f` smallest values of each weight."
@@ -200,7 +200,7 @@ class TrimmedMean(Defense):
         f = min(n // 4 if self.f is None else self.f, (n - 1) // 2)
         return s[f:n - f].mean(0), Decision(idx.tolist())
 
-# %% ../nbs/04_filtering.ipynb #a74516ca
+# %% ../nbs/04_filtering.ipynb #6d1289dc
 def fltrust_aggregate(w_global:torch.Tensor, # `P` global weights
                       rows:torch.Tensor, # `K x P` client weights
                       server_row:torch.Tensor, # `P` weights the server trained on its root data from `w_global`
@@ -212,7 +212,7 @@ def fltrust_aggregate(w_global:torch.Tensor, # `P` global weights
     scaled = g * (g0.norm() / g.norm(dim=1).clamp_min(1e-12))[:, None]
     return (w_global.double() + (trust[:, None] * scaled).sum(0) / trust.sum()).to(w_global.dtype), trust.to(w_global.dtype)
 
-# %% ../nbs/04_filtering.ipynb #6049460a
+# %% ../nbs/04_filtering.ipynb #335d074a
 def _not_set_up(defense):
     return ValueError(f'defense {defense.name!r} is not set up: call its setup(model, share, seed) first (make_defense does)')
 
@@ -242,7 +242,7 @@ class FLTrust(Defense):
                    for i, t in zip(idx, trust) if t == 0}
         return w, Decision(idx[trust > 0].tolist(), dict(sorted(reasons.items())), {}, {'trust': trust.tolist()})
 
-# %% ../nbs/04_filtering.ipynb #c7f40aa6
+# %% ../nbs/04_filtering.ipynb #bbfaee39
 @dataclass
 class Filter(Defense):
     "Score every valid row on a validation set `(self.x, self.y)` and average those the rule keeps."
@@ -277,7 +277,7 @@ class Filter(Defense):
         table |= {'global_accuracy': ref.accuracy.item(), 'global_per_class': ref.per_class.tolist()}
         return average_kept(w_global, rows, counts, idx[keep], {int(idx[i]): r for i, r in why.items()}, table)
 
-# %% ../nbs/04_filtering.ipynb #d34b8265
+# %% ../nbs/04_filtering.ipynb #34c9e3b9
 @dataclass
 class ShareFilter(Filter):
     "The filter scored on the real share itself: no generator."
@@ -287,7 +287,13 @@ class ShareFilter(Filter):
         self.x, self.y = share
         return super().setup(model, share, seed)
 
-# %% ../nbs/04_filtering.ipynb #a8fd5dbc
+# %% ../nbs/04_filtering.ipynb #96137b80
+def _check_generator_settings(f):
+    "The generator settings both generated-data filters have: steps, learning rate, validation digits per class."
+    check_setting('iters', f.iters, lambda v: v >= 1, 'an integer >= 1', int)
+    check_setting('lr', f.lr, lambda v: v > 0, 'a positive number', float)
+    check_setting('n_per_class', f.n_per_class, lambda v: 1 <= v <= MAX_PER_CLASS, f'an integer in 1..{MAX_PER_CLASS}', int)
+
 @dataclass
 class WGANGPFilter(Filter):
     "The filter scored on digits from a conditional WGAN-GP trained once on the share (and kept in the cache)."
@@ -299,9 +305,7 @@ class WGANGPFilter(Filter):
 
     def __post_init__(self):
         super().__post_init__()
-        check_setting('iters', self.iters, lambda v: v >= 1, 'an integer >= 1', int)
-        check_setting('lr', self.lr, lambda v: v > 0, 'a positive number', float)
-        check_setting('n_per_class', self.n_per_class, lambda v: 1 <= v <= MAX_PER_CLASS, f'an integer in 1..{MAX_PER_CLASS}', int)
+        _check_generator_settings(self)
         check_setting('cache', self.cache, None, 'true or false', bool)
 
     def setup(self, model, share=None, seed=0):
@@ -310,7 +314,7 @@ class WGANGPFilter(Filter):
         self.x, self.y = sample(G, self.n_per_class, seed=seed)
         return super().setup(model, share, seed)
 
-# %% ../nbs/04_filtering.ipynb #5cfae114
+# %% ../nbs/04_filtering.ipynb #8e86a335
 @dataclass
 class DataFreeFilter(Filter):
     "Zafar et al.'s filter: its generator is trained against the global model, with no data, whenever that changes."
@@ -321,9 +325,7 @@ class DataFreeFilter(Filter):
 
     def __post_init__(self):
         super().__post_init__()
-        check_setting('iters', self.iters, lambda v: v >= 1, 'an integer >= 1', int)
-        check_setting('lr', self.lr, lambda v: v > 0, 'a positive number', float)
-        check_setting('n_per_class', self.n_per_class, lambda v: 1 <= v <= MAX_PER_CLASS, f'an integer in 1..{MAX_PER_CLASS}', int)
+        _check_generator_settings(self)
         self.generator = self.trained_for = None
 
     def prepare(self, w_global):
@@ -346,7 +348,7 @@ class DataFreeFilter(Filter):
         self.generator = Generator(); self.generator.load_state_dict(state['generator']); self.generator.eval()
         self.trained_for, self.x, self.y = state['trained_for'], state['x'], state['y']
 
-# %% ../nbs/04_filtering.ipynb #2228397a
+# %% ../nbs/04_filtering.ipynb #a841206b
 DEFENSES = {d.name: d for d in (FedAvg, Krum, MultiKrum, Median, TrimmedMean, FLTrust, ShareFilter, WGANGPFilter, DataFreeFilter)}
 
 def build_defense(name:str, # one of `DEFENSES`
@@ -362,7 +364,7 @@ def build_defense(name:str, # one of `DEFENSES`
         if p not in own: raise ValueError(f'defense {name!r} has no parameter {p!r}: its parameters are {", ".join(own) or "none"}')
     return cls(**params)
 
-# %% ../nbs/04_filtering.ipynb #c1c07b8d
+# %% ../nbs/04_filtering.ipynb #b74982db
 def make_defense(name:str, # one of `DEFENSES`
                  model:nn.Module|None=None, # the architecture; `LeNet5()` if None
                  share:tuple[torch.Tensor, torch.Tensor]|None=None, # the server share `(x, y)`, for FLTrust and the share and WGAN-GP filters
