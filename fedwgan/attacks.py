@@ -6,7 +6,7 @@
 __all__ = ['ATTACKS', 'choose_malicious', 'Attack', 'GaussianNoise', 'SignFlip', 'Scaling', 'add_trigger', 'DataAttack',
            'LabelFlip', 'TargetedFlip', 'Backdoor', 'alie_z', 'ALIE', 'IPM', 'make_attack']
 
-# %% ../nbs/02_attacks.ipynb #cf56528a
+# %% ../nbs/02_attacks.ipynb #32e101d3
 import math
 from dataclasses import dataclass, fields
 from typing import ClassVar
@@ -17,7 +17,7 @@ import torch.nn as nn
 from .data import check_setting
 from .federated import evaluate, Streams
 
-# %% ../nbs/02_attacks.ipynb #98515212
+# %% ../nbs/02_attacks.ipynb #8daa0e46
 def choose_malicious(n_clients:int, # clients in the federation
                      fraction:float, # share of them the attacker controls, in [0, 1]
                      streams:Streams, # the run's random streams: the draw uses `streams.malicious()`
@@ -28,7 +28,7 @@ def choose_malicious(n_clients:int, # clients in the federation
     m = round(fraction * n_clients)
     return torch.randperm(n_clients, generator=streams.malicious())[:m].sort().values
 
-# %% ../nbs/02_attacks.ipynb #dcbccdf1
+# %% ../nbs/02_attacks.ipynb #b83626d2
 @dataclass(frozen=True, kw_only=True)
 class Attack:
     "Base of all attacks: when malicious clients attack and how often, and the hooks the round engine calls."
@@ -59,9 +59,10 @@ class Attack:
         "A targeted attack's success on the weights `w` (None for untargeted attacks)."
         return None
 
-# %% ../nbs/02_attacks.ipynb #5e759f00
+# %% ../nbs/02_attacks.ipynb #115f911b
 def _boost(own, w_global, s): return w_global + s * (own - w_global)
 
+# %% ../nbs/02_attacks.ipynb #c3ad6d4f
 @dataclass(frozen=True, kw_only=True)
 class GaussianNoise(Attack):
     "Untargeted: send `w_global + sigma * N(0, I)` in place of the trained weights."
@@ -72,7 +73,7 @@ class GaussianNoise(Attack):
     def poison_weights(self, own, w_global, honest, gen):
         return w_global + self.sigma * torch.randn(own.shape, generator=gen).to(own.device)
 
-# %% ../nbs/02_attacks.ipynb #96bdb2be
+# %% ../nbs/02_attacks.ipynb #d05c13b8
 @dataclass(frozen=True, kw_only=True)
 class SignFlip(Attack):
     "Untargeted: send `w_global - scale * (w_local - w_global)`, the honest update reversed and enlarged."
@@ -82,7 +83,7 @@ class SignFlip(Attack):
         super().__post_init__(); check_setting('scale', self.scale, lambda v: v > 0, 'a positive number', float)
     def poison_weights(self, own, w_global, honest, gen): return _boost(own, w_global, -self.scale)
 
-# %% ../nbs/02_attacks.ipynb #a2a89c58
+# %% ../nbs/02_attacks.ipynb #e53d224c
 @dataclass(frozen=True, kw_only=True)
 class Scaling(Attack):
     "Untargeted: send `w_global + scale * (w_local - w_global)`, the honest update boosted."
@@ -92,7 +93,7 @@ class Scaling(Attack):
         super().__post_init__(); check_setting('scale', self.scale, lambda v: v > 1, 'a number > 1', float)
     def poison_weights(self, own, w_global, honest, gen): return _boost(own, w_global, self.scale)
 
-# %% ../nbs/02_attacks.ipynb #44c92c77
+# %% ../nbs/02_attacks.ipynb #486106dc
 def add_trigger(x:torch.Tensor, # images `N x 1 x 28 x 28` in [-1, 1]
                 size:int=4, # side of the white square, in pixels
                ) -> torch.Tensor: # a copy with the trigger stamped in
@@ -101,7 +102,7 @@ def add_trigger(x:torch.Tensor, # images `N x 1 x 28 x 28` in [-1, 1]
     x[..., -1 - size:-1, -1 - size:-1] = 1.0
     return x
 
-# %% ../nbs/02_attacks.ipynb #cf67ded4
+# %% ../nbs/02_attacks.ipynb #0ffcf3c7
 def _check_labels(y):
     if len(y) and not (0 <= int(y.min()) and int(y.max()) <= 9):
         raise ValueError(f'labels must be digits 0..9, got values from {int(y.min())} to {int(y.max())}')
@@ -119,14 +120,14 @@ class DataAttack(Attack):
         "Send the weights trained on poisoned data, boosted."
         return _boost(own, w_global, self.boost or (len(own) + len(honest)) / len(own))
 
-# %% ../nbs/02_attacks.ipynb #9e5ba513
+# %% ../nbs/02_attacks.ipynb #ce0a44e6
 @dataclass(frozen=True, kw_only=True)
 class LabelFlip(DataAttack):
     "Untargeted data poisoning: relabel every sample `y -> 9 - y`."
     name = 'label_flip'
     def poison_data(self, x, y, gen): _check_labels(y); return x, 9 - y
 
-# %% ../nbs/02_attacks.ipynb #26aec8de
+# %% ../nbs/02_attacks.ipynb #75477502
 def _digit_pairs(ps):
     "`ps` as a tuple of `(source, target)` digit pairs (a JSON list of lists is accepted), or None if it is not one."
     try: ps = tuple((int(s), int(t)) for s, t in ps) if all(isinstance(v, int) and not isinstance(v, bool) for p in ps for v in p) else None
@@ -138,7 +139,7 @@ def _digit_pairs(ps):
 class TargetedFlip(DataAttack):
     "Targeted data poisoning: relabel only the `source -> target` pairs in `pairs`."
     pairs:tuple=((7, 1),) # `(source, target)` digit pairs; each source at most once
-    start_round:int=3 # wait for a model worth subverting (see above)
+    start_round:int=3 # wait for a model worth subverting: a boosted update from a random model wrecks it
     boost:float|None=None # automatic: model replacement
     name, targeted = 'targeted_flip', True
     def __post_init__(self):
@@ -157,14 +158,14 @@ class TargetedFlip(DataAttack):
         src = torch.isin(y, torch.tensor([s for s, _ in self.pairs], device=y.device))
         return evaluate(model, w, x[src], self.relabel().to(y.device)[y[src]]).accuracy
 
-# %% ../nbs/02_attacks.ipynb #78e5c151
+# %% ../nbs/02_attacks.ipynb #c310ebb7
 @dataclass(frozen=True, kw_only=True)
 class Backdoor(DataAttack):
     "Targeted data poisoning: stamp the trigger on a `fraction` of the images and relabel them `target`."
     target:int=0 # the class triggered images are read as
     fraction:float=0.5 # share of the client's images that get the trigger
     size:int=4 # trigger side in pixels
-    start_round:int=3 # wait for a model worth subverting (see above)
+    start_round:int=3 # wait for a model worth subverting: a boosted update from a random model wrecks it
     boost:float|None=None # automatic: model replacement
     name, targeted = 'backdoor', True
     def __post_init__(self):
@@ -184,7 +185,7 @@ class Backdoor(DataAttack):
         other = y != self.target
         return evaluate(model, w, add_trigger(x[other], self.size), torch.full_like(y[other], self.target)).accuracy
 
-# %% ../nbs/02_attacks.ipynb #a660aae6
+# %% ../nbs/02_attacks.ipynb #93f1bd4a
 def alie_z(n:int, # clients in the round
            m:int, # attackers among them
           ) -> float:
@@ -192,7 +193,7 @@ def alie_z(n:int, # clients in the round
     s = max(math.floor(n / 2 + 1) - m, 1)
     return torch.distributions.Normal(0., 1.).icdf(torch.tensor((n - s) / n)).item()
 
-# %% ../nbs/02_attacks.ipynb #bb71589b
+# %% ../nbs/02_attacks.ipynb #9d746f48
 def _reference(own, honest):
     return honest if len(honest) >= 2 else torch.cat([honest, own])
 
@@ -209,7 +210,7 @@ class ALIE(Attack):
         z = self.z if self.z is not None else alie_z(len(own) + len(honest), len(own))
         return (ref.mean(0) - z * ref.std(0)).expand_as(own).clone()
 
-# %% ../nbs/02_attacks.ipynb #f2e35755
+# %% ../nbs/02_attacks.ipynb #3466e598
 @dataclass(frozen=True, kw_only=True)
 class IPM(Attack):
     "Colluding: every attacker sends the update `-epsilon` times the honest mean update."
@@ -221,9 +222,10 @@ class IPM(Attack):
         mean_update = _reference(own, honest).mean(0) - w_global
         return (w_global - self.epsilon * mean_update).expand_as(own).clone()
 
-# %% ../nbs/02_attacks.ipynb #c430540a
+# %% ../nbs/02_attacks.ipynb #c15fdbc2
 ATTACKS = {a.name: a for a in (GaussianNoise, SignFlip, Scaling, LabelFlip, TargetedFlip, Backdoor, ALIE, IPM)}
 
+# %% ../nbs/02_attacks.ipynb #ff642ca6
 def make_attack(name:str, # one of `ATTACKS`
                 **params, # the attack's parameters, e.g. `scale=5`; the rest keep their defaults
                ) -> Attack:

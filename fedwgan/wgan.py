@@ -338,6 +338,7 @@ def _mean_pairwise_distance(f):
 # %% ../nbs/03_wgan_gp.ipynb #192a84b9
 @dataclass
 class Quality:
+    "The quality of a labelled set of generated images, measured with the reference classifier."
     consistency:float # mean over labels of the share of images the reference classifier assigns to their label
     diversity:float # mean over labels of (mean pairwise feature distance, generated) / (the same, real)
     frechet:float # Frechet distance to the real images in the reference feature space
