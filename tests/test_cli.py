@@ -1,5 +1,8 @@
-"The `fedwgan` command as a user runs it: help, a tiny run, a run killed and resumed, bad options."
+"The `fedwgan` command as a user runs it: help, a tiny run, a run killed and resumed, bad options, and the grid."
+import contextlib
+import io
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -7,13 +10,15 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 # the console script installed beside this interpreter (the venv need not be activated)
 FEDWGAN = shutil.which('fedwgan', path=str(Path(sys.executable).parent)) or 'fedwgan'
-TINY = ['--clients', '20', '--clients-per-round', '5', '--epochs', '1']
+TINY = ['--clients', '100', '--clients-per-round', '4', '--epochs', '1']  # 600 samples a client, 4 a round
 
 
-def fedwgan(*args):
-    return subprocess.run([FEDWGAN, *map(str, args)], capture_output=True, text=True, timeout=600)
+def fedwgan(*args, **kw):
+    return subprocess.run([FEDWGAN, *map(str, args)], capture_output=True, text=True, timeout=600, **kw)
 
 
 def rounds(folder):
@@ -27,35 +32,79 @@ def test_help_explains_both_commands():
     assert out.returncode == 0 and 'fedwgan run' in out.stdout and 'fedwgan compare' in out.stdout
     out = fedwgan('run', '--help')
     assert out.returncode == 0
-    for option in ('--clients-per-round', '--attack', '--defense-params', '--generator-iters', '--out', '--resume', '--clean'):
+    for option in ('--clients-per-round', '--attack', '--defense-params', '--out', '--resume', '--clean'):
         assert option in out.stdout, option
+    assert 'sign_flip' in out.stdout and 'wgan_gp_filter' in out.stdout and 'dirichlet' in out.stdout  # the registries' names
     out = fedwgan('compare', '--help')
     assert out.returncode == 0 and '--attacks' in out.stdout and '--workers' in out.stdout
 
 
-def test_bad_options_are_clear_errors(mnist_root, tmp_path):
-    cases = [(['--clients', '0'], 'clients=0 is out of range: must be an integer >= 1'),
-             (['--attack', 'signflip'], "attack='signflip' is not known: choose none or one of"),
-             (['--defense', 'krum', '--n-per-class', '10'], "n_per_class=10 is set but defense 'krum' has no generator"),
-             (['--attack-params', '{"sigma": 2'], 'argument --attack-params: invalid JSON value'),
-             (['--lr', 'fast'], 'argument --lr: invalid float value')]
-    for args, message in cases:
-        out = fedwgan('run', '--data', mnist_root, '--out', tmp_path / 'never', *args)
-        assert out.returncode == 2 and message in out.stderr, (args, out.stderr)
-        assert not (tmp_path / 'never').exists()  # refused before any work
-    out = fedwgan('compare', '--defenses', 'fedavg,krumm', '--out', tmp_path / 'grid')
-    assert out.returncode == 2 and "unknown defense 'krumm'" in out.stderr
+def test_a_mistyped_option_is_reported_before_torch_is_loaded():
+    "The command used to import torch and matplotlib (seconds) before it looked at its options."
+    code = ("import sys\nfrom fedwgan.cli import main\n"
+            "try: main(['run', '--rouns', '3'])\nexcept SystemExit as e: print(e.code, sorted(m for m in ('torch', 'matplotlib') if m in sys.modules))")
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
+    assert out.stdout.split(maxsplit=1) == ['2', '[]\n'] and 'unrecognized arguments: --rouns' in out.stderr
+
+
+def run_main(*args):
+    "`fedwgan ...` in this process: its exit status and standard error (the installed command is tested above and below)."
+    from fedwgan.cli import main
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        try: main(list(map(str, args))); code = 0
+        except SystemExit as e: code = e.code
+    return code, err.getvalue()
+
+
+@pytest.mark.parametrize('args, message', [
+    (['--clients', '0'], 'clients=0 is out of range: must be an integer >= 1'),
+    (['--attack', 'signflip'], "attack='signflip' is out of range: must be none or one of"),
+    (['--defense', 'krum', '--defense-params', '{"n_per_class": 10}'], "defense 'krum' has no parameter 'n_per_class'"),
+    (['--attack-params', '{"sigma": 2'], 'argument --attack-params: invalid JSON value'),
+    (['--attack-params', '[2]'], 'attack_params=[2] is out of range'),
+    (['--attack', 'sign_flip', '--attack-params', '{"scale": "5"}'], "scale='5' is out of range"),
+    (['--attack', 'targeted_flip', '--attack-params', '{"pairs": 7}'], 'pairs=7 is out of range'),
+    (['--defense-params', '{"lr": 1e999}'], 'lr=inf is out of range'),
+    (['--defense-params', '{"n_per_class": 1000000000}'], 'n_per_class=1000000000 is out of range'),
+    (['--batch-size', '0'], 'batch_size=0 is out of range'),
+    (['--lr', 'fast'], 'argument --lr: invalid float value'),
+    (['--seed', '9223372036854775808'], 'seed=9223372036854775808 is out of range'),
+    (['--clients', '1000000000', '--clients-per-round', '5', '--rounds', '1'], 'clients=1000000000 is out of range: must be at most the number of training samples'),
+])
+def test_bad_options_are_clear_errors(mnist_root, tmp_path, args, message):
+    code, err = run_main('run', '--data', mnist_root, '--out', tmp_path / 'never', *args)
+    assert code == 2 and message in err and 'Traceback' not in err, (args, err)
+    assert not (tmp_path / 'never').exists()  # refused before any work
+
+
+def test_bad_grid_options():
+    code, err = run_main('compare', '--defenses', 'fedavg,krumm')
+    assert code == 2 and "defense='krumm' is unknown" in err
+    code, err = run_main('compare', '--partitions', 'iid,skewed')
+    assert code == 2 and "partitions='skewed' is out of range" in err
+
+
+@pytest.mark.parametrize('summary, message', [(None, 'there is no summary.json there'), ('{"accur', 'summary.json cannot be read'),
+                                              ('{"rounds": 3}', 'holds no final accuracy'), ('[1]', 'holds no final accuracy')])
+def test_clean_must_point_at_a_finished_run(mnist_root, tmp_path, summary, message):
+    "A --clean folder without a good summary used to crash after the run (KeyError: 'accuracy')."
+    (tmp_path / 'clean').mkdir()
+    if summary is not None: (tmp_path / 'clean' / 'summary.json').write_text(summary)
+    code, err = run_main('run', '--data', mnist_root, *TINY, '--rounds', '1', '--clean', tmp_path / 'clean', '--out', tmp_path / 'run')
+    assert code == 2 and message in err and 'Traceback' not in err, err
+    assert not (tmp_path / 'run').exists()
 
 
 def test_tiny_run_writes_its_results_folder(mnist_root, tmp_path):
-    out = fedwgan('run', '--data', mnist_root, *TINY, '--rounds', '2', '--attack', 'sign_flip', '--defense', 'share_filter',
-                  '--out', tmp_path / 'run')
+    out = fedwgan('run', '--data', mnist_root, *TINY, '--clients-per-round', '10', '--rounds', '2', '--attack', 'noise',
+                  '--defense', 'share_filter', '--out', tmp_path / 'run')
     assert out.returncode == 0, out.stderr
     lines = out.stdout.strip().splitlines()
     assert lines[1].startswith('round   1  accuracy') and lines[2].startswith('round   2  accuracy')
     assert lines[-2].startswith('final accuracy') and 'TPR' in lines[-2]
     files = sorted(p.name for p in (tmp_path / 'run').iterdir())
-    assert files == ['accuracy.png', 'config.json', 'rates.png', 'rounds.jsonl', 'samples.png', 'scores.png',
+    assert files == ['.lock', 'accuracy.png', 'config.json', 'rates.png', 'rounds.jsonl', 'samples.png', 'scores.png',
                      'state.pt', 'summary.json']
     summary = json.loads((tmp_path / 'run' / 'summary.json').read_text())
     assert summary['rounds'] == 2 and 0.5 < summary['accuracy'] <= 1
@@ -66,7 +115,7 @@ def test_tiny_run_writes_its_results_folder(mnist_root, tmp_path):
 
 
 def test_resume_after_a_kill_ends_like_an_uninterrupted_run(mnist_root, tmp_path):
-    args = ['run', '--data', mnist_root, *TINY, '--rounds', '8', '--attack', 'noise', '--defense', 'trimmed_mean']
+    args = ['run', '--data', mnist_root, *TINY, '--rounds', '5', '--attack', 'noise', '--defense', 'trimmed_mean']
     cut = tmp_path / 'cut'
     p = subprocess.Popen([FEDWGAN, *map(str, args), '--out', str(cut)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.time() + 300
@@ -78,7 +127,7 @@ def test_resume_after_a_kill_ends_like_an_uninterrupted_run(mnist_root, tmp_path
     p.send_signal(signal.SIGKILL); p.wait()
     assert not (cut / 'summary.json').exists()
     killed_at = len(rounds(cut))
-    assert 2 <= killed_at < 8
+    assert 2 <= killed_at < 5
     out = fedwgan('run', '--out', cut, '--resume', '--data', mnist_root)  # the settings come from the folder
     assert out.returncode == 0, out.stderr
     first = int(next(l for l in out.stdout.splitlines() if l.startswith('round')).split()[1])
@@ -86,4 +135,77 @@ def test_resume_after_a_kill_ends_like_an_uninterrupted_run(mnist_root, tmp_path
     whole = fedwgan(*args, '--out', tmp_path / 'whole')
     assert whole.returncode == 0, whole.stderr
     assert rounds(cut) == rounds(tmp_path / 'whole')
-    assert len(rounds(cut)) == 8
+    assert len(rounds(cut)) == 5
+
+
+# --- fedwgan compare
+
+GRID = ['compare', *TINY, '--rounds', '2', '--attacks', 'noise', '--defenses', 'median,trimmed_mean', '--partitions', 'iid']
+
+
+def cores():
+    try: return len(os.sched_getaffinity(0))
+    except AttributeError: return os.cpu_count()
+
+
+def test_workers_beyond_the_cores_are_refused(mnist_root, tmp_path):
+    "--workers larger than the cores used to be accepted without a word (larger than the cells: see the last test)."
+    code, err = run_main(*GRID, '--data', mnist_root, '--out', tmp_path / 'grid', '--workers', cores() + 1)
+    assert code == 2 and f'workers={cores() + 1} is out of range: must be an integer between 1 and the number of CPU cores' in err
+    assert not (tmp_path / 'grid').exists()
+
+
+def children(pid):
+    "The pids of the processes whose parent is `pid` (Linux)."
+    kids = []
+    for d in Path('/proc').iterdir():
+        if d.name.isdigit():
+            try: stat = (d / 'stat').read_text()
+            except OSError: continue
+            if int(stat.rsplit(')', 1)[1].split()[1]) == pid: kids.append(int(d.name))
+    return kids
+
+
+def alive(pid):
+    try: os.kill(pid, 0)
+    except ProcessLookupError: return False
+    try: return (Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()[0]) != 'Z'
+    except OSError: return False
+
+
+@pytest.mark.skipif(not Path('/proc/self/stat').exists(), reason='needs /proc to find the workers')
+def test_killing_compare_ends_its_workers_and_a_rerun_finishes_the_grid(mnist_root, tmp_path):
+    """Killing compare used to leave its workers running for minutes; a rerun while they lived corrupted cells
+    (5 and 6 rounds in 3-round cells) and still exited 0."""
+    grid = ['compare', *TINY, '--rounds', '3', '--attacks', 'noise,sign_flip', '--defenses', 'median,trimmed_mean',
+            '--partitions', 'iid', '--data', mnist_root, '--out', tmp_path / 'grid', '--workers', min(2, cores())]
+    p = subprocess.Popen([FEDWGAN, *map(str, grid)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline, workers = time.time() + 300, []
+    while time.time() < deadline and p.poll() is None:
+        workers = [w for w in children(p.pid) if 'spawn' in Path(f'/proc/{w}/cmdline').read_text(errors='replace')] if alive(p.pid) else []
+        if workers and list((tmp_path / 'grid').glob('iid/*/rounds.jsonl')): break
+        time.sleep(0.1)
+    assert p.poll() is None and workers, 'the grid ended before it could be killed'
+    p.send_signal(signal.SIGKILL); p.wait()
+    deadline = time.time() + 20
+    while time.time() < deadline and any(alive(w) for w in workers): time.sleep(0.2)
+    assert not any(alive(w) for w in workers), 'workers outlived the grid'
+    out = fedwgan(*grid)
+    assert out.returncode == 0, out.stderr
+    for cell in (tmp_path / 'grid' / 'iid').iterdir():
+        assert [r['round'] for r in rounds(cell)] == [1, 2, 3], cell
+
+
+def test_a_cell_being_written_fails_the_grid_with_its_name(mnist_root, tmp_path):
+    """A cell must never have two writers, and compare must not exit 0 on a grid it could not finish. (And --workers
+    beyond the cells is capped, with a word.)"""
+    from fedwgan.experiment import ResultsFolder
+    grid = ['compare', *TINY, '--rounds', '1', '--attacks', 'none', '--defenses', 'fedavg', '--partitions', 'iid',
+            '--data', mnist_root, '--out', tmp_path / 'grid', '--workers', min(2, cores())]
+    with ResultsFolder(tmp_path / 'grid' / 'iid' / 'none-fedavg'):  # held, as by a live writer
+        out = fedwgan(*grid)
+    assert out.returncode == 2 and '1 of 1 cells failed' in out.stderr and 'iid/none-fedavg' in out.stderr, out.stderr
+    assert 'is being written by another fedwgan run' in out.stderr
+    if cores() >= 2: assert '1 cell(s): running 1 worker(s), not 2' in out.stdout
+    out = fedwgan(*grid)  # released: the rerun finishes the grid
+    assert out.returncode == 0 and '1 runs in' in out.stdout, out.stderr

@@ -1,10 +1,13 @@
-"The installed package: imports, metadata, and that it runs without nbdev."
+"The installed package: imports, metadata, that it runs without nbdev, and that it has one round loop."
 import re
 import subprocess
 import sys
 from importlib.metadata import requires, version
+from pathlib import Path
 
 import fedwgan
+
+MODULES = ('data', 'federated', 'attacks', 'wgan', 'filtering', 'config', 'experiment', 'report', 'cli')
 
 
 def test_version_matches_metadata():
@@ -12,7 +15,7 @@ def test_version_matches_metadata():
 
 
 def test_modules_import_without_nbdev():
-    code = ('import sys, fedwgan.data, fedwgan.federated, fedwgan.attacks, fedwgan.wgan, fedwgan.filtering, fedwgan.experiment; '
+    code = (f'import sys, {", ".join("fedwgan." + m for m in MODULES)}; '
             'bad = [m for m in ("nbdev", "fastcore", "execnb") if m in sys.modules]; '
             'assert not bad, bad')
     subprocess.run([sys.executable, '-c', code], check=True)
@@ -23,3 +26,12 @@ def test_nbdev_is_a_dev_requirement_only():
     assert any(r.startswith('torch') for r in runtime)
     names = {re.match(r'[A-Za-z0-9_.-]+', r).group().lower() for r in runtime}
     assert not names & {'nbdev', 'fastcore', 'execnb'}, names
+
+
+def test_one_round_loop():
+    "The library samples a round's clients in one place and derives the batch seed by one formula."
+    source = {p.name: p.read_text() for p in Path(fedwgan.__file__).parent.glob('*.py')}
+    sampling = [n for n, s in source.items() for _ in re.finditer(r'randperm\([^)]*generator=self\.sampling', s)]
+    seeds = [n for n, s in source.items() for _ in re.finditer(r'100_003', s)]
+    loops = [n for n, s in source.items() for _ in re.finditer(r'def run\(self, rounds', s)]
+    assert sampling == ['federated.py'] and seeds == ['federated.py'] and loops == ['federated.py'], (sampling, seeds, loops)

@@ -8,7 +8,7 @@ import torch
 import fedwgan.wgan as wgan
 from fedwgan.federated import LeNet5
 from fedwgan.wgan import (REFERENCE_RECIPE, Critic, Generator, cache_dir, frechet_distance, gradient_penalty,
-                          reference_classifier, sample, sample_quality, train_data_free, train_gan)
+                          reference_classifier, sample, sample_quality, share_generator, train_data_free, train_gan)
 
 g = torch.Generator().manual_seed(0)
 X = torch.rand(40, 1, 28, 28, generator=g) * 2 - 1
@@ -95,7 +95,7 @@ def test_stale_or_broken_cache_is_retrained_with_a_warning(tmp_path, monkeypatch
         torch.save(dict(recipe=dict(REFERENCE_RECIPE, epochs=1, seed=0, lr=0.5), state_dict=LeNet5().state_dict()), path)
     else: path.write_bytes(b'not a checkpoint')
     monkeypatch.setattr(wgan, 'load_mnist', _tiny_mnist)
-    with pytest.warns(UserWarning, match='training a new one'):
+    with pytest.warns(UserWarning, match='cannot be used .* training them anew'):
         reference_classifier(epochs=1, cache=tmp_path, progress=False)
     saved = torch.load(path, weights_only=True)
     assert saved['recipe'] == dict(REFERENCE_RECIPE, epochs=1, seed=0)
@@ -106,3 +106,42 @@ def test_wgan_imports_without_nbdev():
     code = ('import sys, fedwgan.wgan; '
             'bad = [m for m in ("nbdev", "fastcore", "execnb") if m in sys.modules]; assert not bad, bad')
     subprocess.run([sys.executable, '-c', code], check=True)
+
+
+# --- the WGAN-GP generator's cache entry: a bad entry is retrained over with a warning (it used to crash with a
+# torch traceback), and an unwritable cache folder is reported before the training, not after it
+
+def _entry(tmp_path):
+    "The cache file of the toy share's generator (2 steps), made once."
+    share_generator(X, Y, iters=2)
+    (path,) = tmp_path.iterdir()
+    return path
+
+
+@pytest.mark.parametrize('damage', ['cut short', 'empty', 'other shapes', 'not an entry', 'a folder', 'another recipe'])
+def test_a_bad_generator_cache_entry_is_retrained_with_a_warning(tmp_path, monkeypatch, damage):
+    monkeypatch.setenv('FEDWGAN_CACHE', str(tmp_path))
+    path = _entry(tmp_path)
+    good = sample(share_generator(X, Y, iters=2), 2)[0]
+    if damage == 'cut short': path.write_bytes(path.read_bytes()[:300])
+    elif damage == 'empty': path.write_bytes(b'')
+    elif damage == 'other shapes': torch.save(dict(recipe=torch.load(path, weights_only=True)['recipe'], state_dict=Generator(hidden=8).state_dict()), path)
+    elif damage == 'not an entry': torch.save([1, 2, 3], path)
+    elif damage == 'a folder': path.unlink(); path.mkdir()
+    else: torch.save(dict(recipe={'kind': 'something else'}, state_dict=Generator().state_dict()), path)
+    with pytest.warns(UserWarning, match='cannot be used') as record:
+        again = share_generator(X, Y, iters=2)
+    assert torch.equal(sample(again, 2)[0], good)  # retrained: the same generator
+    if damage == 'a folder': assert any('will not be kept' in str(w.message) for w in record) and path.is_dir()
+    else:
+        with warnings.catch_warnings():  # and the entry is good again: no warning now
+            warnings.simplefilter('error'); share_generator(X, Y, iters=2)
+
+def test_an_unwritable_cache_folder_fails_before_training(tmp_path, monkeypatch):
+    (tmp_path / 'file').write_text('a file, not a folder')
+    monkeypatch.setenv('FEDWGAN_CACHE', str(tmp_path / 'file' / 'cache'))
+    steps = []
+    monkeypatch.setattr(torch.optim.Adam, 'step', lambda *a, **k: steps.append(1))
+    with pytest.raises(ValueError, match='cannot write to the cache folder .*FEDWGAN_CACHE'):
+        share_generator(X, Y, iters=2)
+    assert steps == []
