@@ -1,0 +1,68 @@
+"""Execute notebooks in place, so that they are committed with the outputs of the code beside them.
+
+    python .ci/execute_notebooks.py                      # every notebook in nbs/, the `#| slow` cells included
+    python .ci/execute_notebooks.py nbs/01_federated.ipynb --skip-slow
+
+Cells run in order in one kernel per notebook, as `nbdev_test` runs them (execnb, with the notebook's folder as
+the working directory); a notebook that fails stops with the error and is not written. `--skip-slow` leaves the
+`#| slow` cells' previous outputs as they are, and says so; a notebook committed that way carries outputs of older
+code in those cells, so run without it before a commit that changes what they show. Progress bars are off
+(TQDM_DISABLE), and each notebook is cleaned with nbdev_clean afterwards. The per-cell seconds of the slowest cells
+are printed, as a guide to what CI pays for.
+"""
+import argparse, os, sys, time
+from pathlib import Path
+
+os.environ.setdefault('TQDM_DISABLE', '1')
+os.environ.setdefault('MPLBACKEND', 'agg')
+
+from execnb.nbio import read_nb, write_nb
+from execnb.shell import CaptureShell
+from fastcore.xtras import working_directory
+from nbdev.clean import nbdev_clean
+
+
+def directives(cell):
+    "The `#|` directives at the top of a code cell (`#| slow` -> {'slow'})."
+    out = set()
+    for line in cell.source.splitlines():
+        if not line.startswith('#|'): break
+        out |= set(line[2:].split())
+    return out
+
+
+def execute(path:Path, skip_slow:bool) -> list[tuple[float, int, str]]:
+    "Run every code cell of the notebook at `path` and write it back with its outputs; the seconds of each cell."
+    nb, shell, times, kept = read_nb(path), CaptureShell(path, mpl_format='png'), [], 0
+    with working_directory(path.parent):
+        for i, cell in enumerate(nb.cells):
+            if cell.cell_type != 'code': continue
+            if skip_slow and 'slow' in directives(cell): kept += 1; continue
+            t = time.perf_counter()
+            shell.cell(cell)
+            times.append((time.perf_counter() - t, i, cell.source.splitlines()[0][:60] if cell.source else ''))
+            if shell.exc: raise RuntimeError(f'{path} cell {i} failed:\n{shell.prettytb(fname=path)}') from None
+    write_nb(nb, path)
+    if kept: print(f'  {path}: {kept} slow cell(s) not run; their outputs are from an earlier run')
+    return times
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument('notebooks', nargs='*', help='notebooks to execute (default: every notebook in nbs/)')
+    p.add_argument('--skip-slow', action='store_true', help='do not run the #| slow cells (keep their old outputs)')
+    a = p.parse_args()
+    root = Path(__file__).resolve().parents[1]
+    paths = [Path(n).resolve() for n in a.notebooks] or sorted((root/'nbs').glob('*.ipynb'))
+    for path in paths:
+        t = time.perf_counter()
+        print(f'{path.name} ...', flush=True)
+        times = execute(path, a.skip_slow)
+        print(f'  {path.name}: {time.perf_counter() - t:.0f} s; slowest cells: ' +
+              ', '.join(f'#{i} {s:.0f} s' for s, i, _ in sorted(times, reverse=True)[:4]), flush=True)
+    os.chdir(root)
+    nbdev_clean()
+
+
+if __name__ == '__main__':
+    sys.exit(main())
