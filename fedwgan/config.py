@@ -6,7 +6,7 @@
 __all__ = ['MOVED', 'setting', 'Config']
 
 # %% ../nbs/05_config.ipynb #b99115ea
-import json, math
+import json
 from dataclasses import dataclass, field, asdict, fields
 from pathlib import Path
 

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch.func import functional_call, vmap
 
 from .data import check_setting, percent
-from .federated import LeNet5, unflatten, set_weights, local_train, fedavg, Decision, Defense, FedAvg, average_kept
+from .federated import LeNet5, unflatten, set_weights, local_train, Decision, Defense, FedAvg, average_kept
 from .wgan import Generator, MAX_PER_CLASS, train_data_free, sample, share_generator
 
 # %% ../nbs/04_filtering.ipynb #fecce703

@@ -8,7 +8,7 @@ __all__ = ['LOSSES', 'MAX_PER_CLASS', 'REFERENCE_RECIPE', 'Generator', 'Critic',
            'Quality', 'sample_quality', 'train_data_free']
 
 # %% ../nbs/03_wgan_gp.ipynb #cc132404
-import copy, hashlib, math, os, tempfile, time, warnings
+import copy, hashlib, os, tempfile, time, warnings
 from dataclasses import dataclass
 from pathlib import Path
 
