@@ -7,10 +7,11 @@ Cells run in order in one kernel per notebook, as `nbdev_test` runs them (execnb
 the working directory); a notebook that fails stops with the error and is not written. `--skip-slow` leaves the
 `#| slow` cells' previous outputs as they are, and says so; a notebook committed that way carries outputs of older
 code in those cells, so run without it before a commit that changes what they show. Progress bars are off
-(TQDM_DISABLE), and each notebook is cleaned with nbdev_clean afterwards. The per-cell seconds of the slowest cells
+(TQDM_DISABLE), outputs made only of terminal control codes (a widget clearing itself) are dropped, and the
+notebooks are cleaned with nbdev_clean afterwards. The per-cell seconds of the slowest cells
 are printed, as a guide to what CI pays for.
 """
-import argparse, os, sys, time
+import argparse, os, re, sys, time
 from pathlib import Path
 
 os.environ.setdefault('TQDM_DISABLE', '1')
@@ -31,6 +32,11 @@ def directives(cell):
     return out
 
 
+def _only_control_codes(output) -> bool:
+    "A stream output that holds nothing but terminal control codes (a widget clearing its output writes those)."
+    return output.get('output_type') == 'stream' and not re.sub(r'\x1b\[[0-9;]*[A-Za-z]', '', ''.join(output.get('text', ''))).strip()
+
+
 def execute(path:Path, skip_slow:bool) -> list[tuple[float, int, str]]:
     "Run every code cell of the notebook at `path` and write it back with its outputs; the seconds of each cell."
     nb, shell, times, kept = read_nb(path), CaptureShell(path, mpl_format='png'), [], 0
@@ -42,6 +48,7 @@ def execute(path:Path, skip_slow:bool) -> list[tuple[float, int, str]]:
             shell.cell(cell)
             times.append((time.perf_counter() - t, i, cell.source.splitlines()[0][:60] if cell.source else ''))
             if shell.exc: raise RuntimeError(f'{path} cell {i} failed:\n{shell.prettytb(fname=path)}') from None
+            cell.outputs = [o for o in cell.outputs if not _only_control_codes(o)]
     write_nb(nb, path)
     if kept: print(f'  {path}: {kept} slow cell(s) not run; their outputs are from an earlier run')
     return times

@@ -8,7 +8,7 @@ __all__ = ['setup', 'ResultsFolder', 'Run', 'summarize', 'describe', 'run_experi
 # %% ../nbs/06_experiment.ipynb #39468c71
 import hashlib, json, os, time
 from contextlib import nullcontext
-from dataclasses import dataclass, asdict, fields
+from dataclasses import dataclass, asdict
 from pathlib import Path
 
 import torch
@@ -47,7 +47,9 @@ def _lock_file(f):
 
 def _digest(lines:list[str]) -> str: return hashlib.sha256(''.join(l + '\n' for l in lines).encode()).hexdigest()
 
-def _settings(config:Config) -> dict: return {k: v for k, v in asdict(config).items() if k != 'data'}
+def _settings(config:Config) -> dict:
+    "Every setting but the data folder, as JSON holds them (a tuple and a list of the same values are one setting)."
+    return json.loads(json.dumps({k: v for k, v in asdict(config).items() if k != 'data'}))
 
 # %% ../nbs/06_experiment.ipynb #f1f9b4e3
 class ResultsFolder:
@@ -98,7 +100,8 @@ class ResultsFolder:
                                          'to continue it, or choose another --out')
             return [], None
         saved = self.saved_config()
-        differ = [f.name for f in fields(Config) if f.name != 'data' and getattr(saved, f.name) != getattr(config, f.name)]
+        theirs, mine = _settings(saved), _settings(config)
+        differ = [k for k in mine if mine[k] != theirs[k]]
         if differ: raise ValueError(f'{self.path} holds a run with other settings ({", ".join(differ)}): '
                                     'resume it with its own settings, or choose another --out')
         lines = self._lines()
@@ -197,7 +200,8 @@ def describe(summary:dict) -> str:
     s = summary
     out = f"final accuracy {percent(s['accuracy'], 2)}"
     if s['success'] is not None: out += f", attack success {percent(s['success'], 2)}"
-    out += f"; over {s['attacked_rounds']} attacked rounds TPR {ratio(s['tpr'])}, TNR {ratio(s['tnr'])}"
+    if s['attacked_rounds']: out += f"; over {s['attacked_rounds']} attacked rounds TPR {ratio(s['tpr'])}, TNR {ratio(s['tnr'])}"
+    else: out += f"; no attack: TNR {ratio(s['tnr'])} over all {s['rounds']} rounds"
     if sum(s['screened'].values()): out += f"; screened out: {s['screened']['attackers']} poisoned, {s['screened']['honest']} honest"
     if s['gap'] is not None: out += f"; gap to the clean run {100 * s['gap']:+.2f} points"
     return out + f"; {s['seconds']['total']:.0f} s"

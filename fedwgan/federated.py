@@ -247,6 +247,7 @@ class Defense:
                  rows, # the returned weights: a `K x P` stack, or a list of `K` vectors
                  counts, # `K` sample counts
                 ) -> tuple[torch.Tensor, Decision]: # the new global weights, and the decision
+        "Screen the rows, aggregate the valid ones; keep the global model if none is valid or the aggregate is not finite."
         rows, counts, valid, screened = screen(w_global, rows, counts)
         if not valid.any(): return w_global.clone(), Decision([], {}, screened)
         w, decision = self.aggregate(w_global, rows, counts, valid.nonzero().flatten())

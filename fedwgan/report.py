@@ -6,7 +6,7 @@
 __all__ = ['plot_accuracy', 'plot_rates', 'rejection_line', 'plot_scores', 'save_plots', 'results_table', 'plot_grid',
            'round_report', 'round_browser', 'run_form']
 
-# %% ../nbs/07_report.ipynb #2f27631b
+# %% ../nbs/07_report.ipynb #aaf6214e
 import inspect, math
 from dataclasses import replace
 from pathlib import Path
@@ -21,7 +21,7 @@ from .attacks import ATTACKS
 from .filtering import DEFENSES, Filter, build_defense, relative_bar, threshold
 from .experiment import Run, run_experiment, describe
 
-# %% ../nbs/07_report.ipynb #0d4a57de
+# %% ../nbs/07_report.ipynb #885b7ead
 def plot_accuracy(runs:dict[str, list[RoundRecord]], # label -> history
                   ax=None, title:str='test accuracy per round'):
     "Test accuracy per round of several runs on one axis."
@@ -31,7 +31,7 @@ def plot_accuracy(runs:dict[str, list[RoundRecord]], # label -> history
     ax.set_xlabel('round'); ax.set_ylabel('test accuracy (%)'); ax.set_title(title); ax.grid(alpha=0.3); ax.legend(fontsize=8)
     return ax
 
-# %% ../nbs/07_report.ipynb #37155daa
+# %% ../nbs/07_report.ipynb #f3c1a910
 def plot_rates(history:list[RoundRecord], ax=None, title:str='who the defense left out'):
     "TPR (attackers left out) and TNR (honest clients kept) per round; gaps where there is nothing to count."
     if ax is None: _, ax = plt.subplots(figsize=(6, 3))
@@ -41,7 +41,7 @@ def plot_rates(history:list[RoundRecord], ax=None, title:str='who the defense le
     ax.set_ylim(-0.05, 1.05); ax.set_xlabel('round'); ax.set_title(title); ax.grid(alpha=0.3); ax.legend(fontsize=8)
     return ax
 
-# %% ../nbs/07_report.ipynb #9944c7e0
+# %% ../nbs/07_report.ipynb #398c30b6
 def rejection_line(accuracy:list[float], # the round's validation accuracies (valid rows)
                    rule:str='relative', # the filter's rule
                    **params, # the rule's parameters
@@ -51,7 +51,7 @@ def rejection_line(accuracy:list[float], # the round's validation accuracies (va
     if rule == 'relative': return relative_bar(torch.tensor(accuracy), **{p: params[p] for p in ('k', 'min_spread') if p in params})[0]
     return None
 
-# %% ../nbs/07_report.ipynb #05ca5940
+# %% ../nbs/07_report.ipynb #0cb3ab73
 def plot_scores(history:list[RoundRecord], # a filter's history (records with `scores`)
                 rule:str='relative', # the filter's rule, for the rejection line
                 ax=None, title:str="clients' validation accuracy",
@@ -80,7 +80,7 @@ def plot_scores(history:list[RoundRecord], # a filter's history (records with `s
     ax.set_title(title); ax.grid(alpha=0.3)
     return ax
 
-# %% ../nbs/07_report.ipynb #ee6014c5
+# %% ../nbs/07_report.ipynb #f5f48d92
 def _save(ax, path): ax.figure.savefig(path, dpi=120, bbox_inches='tight'); plt.close(ax.figure)
 
 def save_plots(run:Run, folder:str|Path) -> list[str]: # the files written
@@ -98,7 +98,7 @@ def save_plots(run:Run, folder:str|Path) -> list[str]: # the files written
         _save(show_digits(*run.samples[r], title=f'validation digits of round {r}'), folder/'samples.png'); written.append('samples.png')
     return written
 
-# %% ../nbs/07_report.ipynb #b2198c13
+# %% ../nbs/07_report.ipynb #d344045e
 def _grid_cells(summaries, partition):
     "One partition's summaries by (attack, defense), and its attacks and defenses in the order they came."
     cells = {(s['attack'], s['defense']): s for s in summaries if s['partition'] == partition}
@@ -121,7 +121,7 @@ def results_table(summaries:list[dict], # run summaries (`summarize`), e.g. from
         lines.append(f'| {a} | ' + ' | '.join(row) + ' |')
     return '\n'.join(lines)
 
-# %% ../nbs/07_report.ipynb #4ae17e74
+# %% ../nbs/07_report.ipynb #e39cf3fc
 def plot_grid(summaries:list[dict], partition:str, ax=None):
     "Heatmap of the final accuracies of one partition's grid."
     cells, attacks, defenses = _grid_cells(summaries, partition)
@@ -135,7 +135,7 @@ def plot_grid(summaries:list[dict], partition:str, ax=None):
     ax.set_title(f'final test accuracy (%), {partition}')
     return ax
 
-# %% ../nbs/07_report.ipynb #d05d051e
+# %% ../nbs/07_report.ipynb #3432cd5f
 def round_report(h:RoundRecord) -> str:
     "One round of a history as HTML: the round's line and a table of its clients, scores and decisions."
     acc = (h.scores or {}).get('accuracy') or [None] * len(h.clients)
@@ -146,7 +146,7 @@ def round_report(h:RoundRecord) -> str:
             f"TPR {ratio(h.tpr)}, TNR {ratio(h.tnr)}"
             f"<table><tr><th>client</th><th>sent</th><th>validation accuracy</th><th>decision</th></tr>{rows}</table>")
 
-# %% ../nbs/07_report.ipynb #149e913c
+# %% ../nbs/07_report.ipynb #ecbfab39
 def round_browser(run:Run):
     "A slider over the rounds of `run` showing that round's decisions, scores and validation digits."
     import ipywidgets as widgets
@@ -173,7 +173,7 @@ def round_browser(run:Run):
     slider.observe(show, names='value'); show()
     return widgets.VBox([slider, report, pictures])
 
-# %% ../nbs/07_report.ipynb #80c2467d
+# %% ../nbs/07_report.ipynb #0c1e821c
 def run_form(base:Config|None=None, # every other setting; `Config()` if None
              runs:dict|None=None, # label -> `Run`, the runs shown together (the form adds to it)
             ):

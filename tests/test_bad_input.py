@@ -1,5 +1,4 @@
 "Bad input to the data and the round engine is refused with an error that names the problem, before any work."
-import numpy as np
 import pytest
 import torch
 

@@ -155,3 +155,13 @@ def test_resuming_drops_a_line_written_after_the_state_and_ends_like_an_uninterr
     assert torch.equal(resumed.w, whole.w)
     strip = lambda folder: [{k: v for k, v in json.loads(l).items() if k != 'seconds'} for l in lines(folder)]
     assert strip(folder) == strip(tmp_path / 'whole')
+
+
+def test_a_run_started_from_python_resumes_from_its_saved_configuration(tmp_path, mnist_root):
+    "Tuples given in Python come back from config.json as lists: the same setting, so the run must resume."
+    cfg = Config(data=str(mnist_root), **{**TINY, 'attack': 'targeted_flip', 'attack_params': {'pairs': ((7, 1),)}, 'attack_start': 1})
+    with pytest.raises(Killed):
+        run_experiment(cfg, tmp_path / 'run', progress=False, log=kill_after(1))
+    saved = Config.load(tmp_path / 'run' / 'config.json')
+    assert saved.attack_params == {'pairs': [[7, 1]]}
+    assert len(run_experiment(saved, tmp_path / 'run', resume=True, progress=False).history) == 3

@@ -1,6 +1,4 @@
 "Bad input to the generator training is refused before any training, with an error that names the problem and the fix."
-import warnings
-
 import pytest
 import torch
 
