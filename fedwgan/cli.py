@@ -165,13 +165,14 @@ def compare(base:Config, # every setting but the attack, the defense and the par
     from tqdm.auto import tqdm
     from fedwgan.data import check_setting
     from fedwgan.experiment import setup
+    from fedwgan.filtering import DEFENSES
     check_setting('workers', workers, lambda v: 1 <= v <= _cores(), f'an integer between 1 and the number of CPU cores ({_cores()})', int)
     cells = {(p, 'none', 'fedavg'): grid_config(base, p, 'none', 'fedavg') for p in partitions}  # the clean runs
     cells |= {(p, a, d): grid_config(base, p, a, d) for p in partitions for a in attacks for d in defenses}  # all checked here
     if workers > len(cells): print(f'{len(cells)} cell(s): running {len(cells)} worker(s), not {workers}', flush=True); workers = len(cells)
     for p in partitions:  # train each share's generator once, here, rather than in several workers at once
         if 'wgan_gp_filter' in defenses: setup(cells[p, next(a for a in attacks), 'wgan_gp_filter'])
-    slow_first = sorted(cells, key=lambda k: k[2] != 'data_free_filter')
+    slow_first = sorted(cells, key=lambda k: -DEFENSES[k[2]].cost)  # the longest cells first: the last to finish is a short one
     summaries, failed = {}, {}
     with ProcessPoolExecutor(workers, mp_context=get_context('spawn'), initializer=_worker_start,
                              initargs=(os.getpid(), max(1, _cores() // workers))) as pool:

@@ -33,6 +33,7 @@ class Config:
     attack_params:dict = setting({}, 'the attack\'s parameters as JSON, e.g. \'{"scale": 5}\' (notebook 02)')
     attack_start:int|None = setting(None, 'first attacking round (default: the attack\'s own: 1, or 3 for the targeted attacks)')
     rounds:int = setting(10, 'federated rounds')
+    eval_every:int|None = setting(None, 'test the global model every this many rounds, and after the last (default: every round up to 50 rounds, about 50 times in a longer run)')
     epochs:int = setting(1, 'local epochs per round')
     batch_size:int = setting(10, 'local batch size')
     lr:float = setting(0.1, 'local SGD learning rate')
@@ -56,6 +57,7 @@ class Config:
                       f'an integer between 1 and the number of clients ({self.clients})', int)
         check_setting('malicious', self.malicious, lambda v: 0 <= v < 1, 'a number in [0, 1)', float)
         for name in ('rounds', 'epochs', 'batch_size'): check_setting(name, getattr(self, name), lambda v: v >= 1, 'an integer >= 1', int)
+        check_setting('eval_every', self.eval_every, lambda v: v >= 1, 'null (the default period) or an integer >= 1', int, optional=True)
         check_setting('lr', self.lr, lambda v: v > 0, 'a positive number', float)
         check_setting('share', self.share, lambda v: 0 < v <= 1, 'a number in (0, 1]', float)
         Streams(self.seed)  # checks the seed

@@ -131,7 +131,7 @@ def load_mnist(train:bool=True, # the 60,000 training images, or the 10,000 test
     if len(y) and y.max() > 9:
         raise ValueError(f'{raw/labels} holds labels up to {int(y.max())}, but MNIST labels are the digits 0..9: '
                          'the file is damaged; replace it with an intact copy')
-    return x.unsqueeze(1).float().div(127.5).sub(1), y.long()
+    return x.unsqueeze(1).float().div_(127.5).sub_(1), y.long()  # scaled in place: one float copy of the images, not three
 
 # %% ../nbs/00_data.ipynb #614fbc4c
 def show_digits(x:torch.Tensor, # images `N x 1 x 28 x 28` in [-1, 1]

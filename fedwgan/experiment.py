@@ -33,7 +33,7 @@ def setup(config:Config) -> tuple[Federation, float]: # the federation, and the 
     model, t = LeNet5(), time.perf_counter()
     defense = make_defense(config.defense, model, (x[idx], y[idx]), streams.seed, **config.defense_params)
     return (Federation(model, x, y, parts, x_test, y_test, config.clients_per_round, config.epochs, config.batch_size,
-                       config.lr, streams, defense, config.make_attack(), malicious), time.perf_counter() - t)
+                       config.lr, streams, defense, config.make_attack(), malicious, config.eval_every), time.perf_counter() - t)
 
 # %% ../nbs/06_experiment.ipynb #fcafaa4b
 def _lock_file(f):

@@ -27,7 +27,8 @@ def plot_accuracy(runs:dict[str, list[RoundRecord]], # label -> history
     "Test accuracy per round of several runs on one axis."
     if ax is None: _, ax = plt.subplots(figsize=(6, 3.5))
     for label, h in runs.items():
-        ax.plot([r.round for r in h], [100 * r.accuracy for r in h], marker='o', ms=3, label=label)
+        tested = [r for r in h if r.accuracy is not None]  # rounds without test evaluation have no accuracy
+        ax.plot([r.round for r in tested], [100 * r.accuracy for r in tested], marker='o', ms=3, label=label)
     ax.set_xlabel('round'); ax.set_ylabel('test accuracy (%)'); ax.set_title(title); ax.grid(alpha=0.3); ax.legend(fontsize=8)
     return ax
 

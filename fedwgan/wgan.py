@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['LOSSES', 'MAX_PER_CLASS', 'REFERENCE_RECIPE', 'Generator', 'Critic', 'gradient_penalty', 'train_gan', 'sample',
-           'cache_dir', 'cached_module', 'share_generator', 'reference_classifier', 'features', 'frechet_distance',
-           'Quality', 'sample_quality', 'train_data_free']
+           'cache_dir', 'cached_module', 'share_classifier', 'share_generator', 'reference_classifier', 'features',
+           'frechet_distance', 'Quality', 'sample_quality', 'train_data_free']
 
 # %% ../nbs/03_wgan_gp.ipynb #cc132404
 import copy, hashlib, os, tempfile, time, warnings
@@ -127,6 +127,7 @@ def train_gan(x:torch.Tensor, # the share's images, `N x 1 x 28 x 28` in [-1, 1]
               critic:nn.Module|None=None, # trained in place; a fresh `Critic()` from `seed` if None
               seed:int=0, # seeds the initial weights (of fresh networks) and every draw
               progress:bool=True, # show a progress bar
+              callback=None, # called as `callback(step, generator)` after every generator step (1-based): snapshots, timing
              ) -> tuple[Generator, dict]: # the trained generator, and the history (lists per generator step, and 'seconds')
     "Train a conditional generator on `(x, y)` adversarially: WGAN-GP (default) or a vanilla cGAN (`loss='bce'`)."
     check_setting('iters', iters, lambda v: v >= 1, 'an integer >= 1', int)
@@ -192,6 +193,7 @@ def train_gan(x:torch.Tensor, # the share's images, `N x 1 x 28 x 28` in [-1, 1]
                                guidance.item() if guide is not None else nan)): hist[k].append(v)
         if it % 50 == 0 or it == iters - 1:
             bar.set_postfix(critic=f'{hist["critic_loss"][-1]:.3f}', generator=f'{g_loss.item():.3f}')
+        if callback is not None: callback(it + 1, generator)
     hist['seconds'] = time.perf_counter() - t0
     return generator.eval(), hist
 
@@ -262,17 +264,41 @@ def cached_module(path:str|Path, # the cache file
     if keep: save_atomic(path, dict(recipe=recipe, state_dict=module.state_dict()))
     return module.eval()
 
+# %% ../nbs/03_wgan_gp.ipynb #ca25d104
+def share_classifier(x:torch.Tensor, y:torch.Tensor, # the server share
+                     epochs:int=30, # passes over the share
+                     seed:int=0, # seeds the initial weights and the batch order
+                    ) -> LeNet5: # in eval mode
+    "A LeNet-5 trained on the share alone (Adam, learning rate 1e-3, batch 32): the guide a server that holds only the share can have."
+    check_setting('epochs', epochs, lambda v: v >= 1, 'an integer >= 1', int)
+    _check_share(x, y, 10)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        model = LeNet5().to(x.device)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    rng = torch.Generator().manual_seed(seed)
+    for _ in range(epochs):
+        for b in torch.randperm(len(y), generator=rng).split(32):
+            b = b.to(x.device)
+            opt.zero_grad(); F.cross_entropy(model(x[b]), y[b]).backward(); opt.step()
+    return model.eval()
+
 # %% ../nbs/03_wgan_gp.ipynb #2740fee3
 def share_generator(x_share:torch.Tensor, y_share:torch.Tensor, # the server share
-                    iters:int=1000, lr:float=1e-3, seed:int=0, # `train_gan`'s settings (the rest keep its defaults)
+                    iters:int=1200, lr:float=1e-3, n_critic:int=1, seed:int=0, # `train_gan`'s settings (the rest keep its defaults)
+                    guide:bool=True, # guide the generator with `share_classifier` of the share
                     progress:bool=False, # show the training bar
                     cache:bool=True, # read and write the trained generator in `cache_dir()`
                    ) -> Generator: # in eval mode
     "The conditional WGAN-GP trained on the share; with `cache`, trained once per share and settings."
-    train = lambda: train_gan(x_share, y_share, iters=iters, lr=lr, seed=seed, progress=progress)[0]
+    check_setting('guide', guide, None, 'true or false', bool)
+    def train():
+        clf = share_classifier(x_share, y_share, seed=seed) if guide else None
+        return train_gan(x_share, y_share, iters=iters, lr=lr, n_critic=n_critic, guide=clf, seed=seed, progress=progress)[0]
     if not cache: return train().eval()
     fingerprint = hashlib.sha256(x_share.cpu().numpy().tobytes() + y_share.cpu().numpy().tobytes()).hexdigest()
-    recipe = dict(kind='wgan_gp_generator', share=fingerprint, iters=iters, lr=lr, seed=seed, torch=str(torch.__version__))
+    recipe = dict(kind='wgan_gp_generator', version=2, share=fingerprint, iters=iters, lr=lr, n_critic=n_critic, guide=guide,
+                  seed=seed, torch=str(torch.__version__))
     key = hashlib.sha256(repr(sorted(recipe.items())).encode()).hexdigest()[:16]
     return cached_module(cache_dir()/f'wgan_gp_generator_{key}.pt', recipe, Generator, train, 'WGAN-GP generator')
 
