@@ -155,7 +155,7 @@ def fedavg(weights:torch.Tensor, # `K x P`: one client model per row
     c = counts.to(weights.dtype)
     return (c[:, None] * weights).sum(0) / c.sum()
 
-# %% ../nbs/01_federated.ipynb #c09ea96b
+# %% ../nbs/01_federated.ipynb #b8fefbe5
 @torch.no_grad()
 def model_logits(model:nn.Module, # the architecture
                  w:torch.Tensor, # flat weights `P`

@@ -264,7 +264,7 @@ def cached_module(path:str|Path, # the cache file
     if keep: save_atomic(path, dict(recipe=recipe, state_dict=module.state_dict()))
     return module.eval()
 
-# %% ../nbs/03_wgan_gp.ipynb #ca25d104
+# %% ../nbs/03_wgan_gp.ipynb #b4d41405
 def share_classifier(x:torch.Tensor, y:torch.Tensor, # the server share
                      epochs:int=30, # passes over the share
                      seed:int=0, # seeds the initial weights and the batch order
