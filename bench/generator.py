@@ -15,11 +15,9 @@ import argparse, copy, json, sys, time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from fedwgan.data import load_mnist, partition, server_share
-from fedwgan.federated import LeNet5
-from fedwgan.wgan import train_gan, sample, reference_classifier, sample_quality
+from fedwgan.wgan import train_gan, sample, reference_classifier, sample_quality, share_classifier
 
 # name -> (train_gan settings, what it tries)
 RECIPES = {
@@ -39,18 +37,6 @@ RECIPES = {
     'critic1-guided3-lazy4': (dict(n_critic=1, lr=1e-3, gp_every=4, guide='share', guide_weight=3.0), '1 critic step, penalty every 4th, guidance weighted 3'),
     'critic1-guided-batch128': (dict(n_critic=1, lr=1e-3, batch_size=128, guide='share'), '1 critic step, batch 128, guidance'),
 }
-
-
-def share_classifier(x, y, epochs=30, seed=0):
-    "A LeNet-5 trained on the share alone (the guide a server holding only the share can have)."
-    torch.manual_seed(seed)
-    m = LeNet5()
-    opt = torch.optim.Adam(m.parameters(), lr=1e-3)
-    g = torch.Generator().manual_seed(seed)
-    for _ in range(epochs):
-        for b in torch.randperm(len(y), generator=g).split(32):
-            opt.zero_grad(); F.cross_entropy(m(x[b]), y[b]).backward(); opt.step()
-    return m.eval()
 
 
 def measure(names, budget=90.0, check=50, bar=(0.88, 0.95, 40.0), verbose=True):

@@ -265,6 +265,21 @@ def cached_module(path:str|Path, # the cache file
     return module.eval()
 
 # %% ../nbs/03_wgan_gp.ipynb #b4d41405
+def _fit_lenet(x, y, epochs, seed, batch_size=32, lr=1e-3, last_epoch_lr=None, progress=False, desc=''):
+    "A LeNet-5 fitted to `(x, y)` with Adam, from `seed`; the learning rate drops to `last_epoch_lr` (if given) for the last of several epochs."
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        model = LeNet5().to(x.device)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    rng = torch.Generator().manual_seed(seed)
+    for e in tqdm(range(epochs), desc=desc, disable=not progress):
+        if last_epoch_lr is not None and e == epochs - 1 and epochs > 1:
+            for group in opt.param_groups: group['lr'] = last_epoch_lr
+        for b in torch.randperm(len(y), generator=rng).split(batch_size):
+            b = b.to(x.device)
+            opt.zero_grad(); F.cross_entropy(model(x[b]), y[b]).backward(); opt.step()
+    return model.eval()
+
 def share_classifier(x:torch.Tensor, y:torch.Tensor, # the server share
                      epochs:int=30, # passes over the share
                      seed:int=0, # seeds the initial weights and the batch order
@@ -272,16 +287,7 @@ def share_classifier(x:torch.Tensor, y:torch.Tensor, # the server share
     "A LeNet-5 trained on the share alone (Adam, learning rate 1e-3, batch 32): the guide a server that holds only the share can have."
     check_setting('epochs', epochs, lambda v: v >= 1, 'an integer >= 1', int)
     _check_share(x, y, 10)
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        model = LeNet5().to(x.device)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    rng = torch.Generator().manual_seed(seed)
-    for _ in range(epochs):
-        for b in torch.randperm(len(y), generator=rng).split(32):
-            b = b.to(x.device)
-            opt.zero_grad(); F.cross_entropy(model(x[b]), y[b]).backward(); opt.step()
-    return model.eval()
+    return _fit_lenet(x, y, epochs, seed)
 
 # %% ../nbs/03_wgan_gp.ipynb #2740fee3
 def share_generator(x_share:torch.Tensor, y_share:torch.Tensor, # the server share
@@ -317,17 +323,7 @@ def reference_classifier(epochs:int=2, # passes over the 60,000 training images
     recipe = dict(REFERENCE_RECIPE, epochs=epochs, seed=seed)
     def train():
         x, y = load_mnist(train=True, root=root)
-        with torch.random.fork_rng():
-            torch.manual_seed(seed)
-            model = LeNet5()
-        opt = torch.optim.Adam(model.parameters(), lr=recipe['lr'])
-        rng = torch.Generator().manual_seed(seed)
-        for e in tqdm(range(epochs), desc='reference classifier epochs', disable=not progress):
-            if e == epochs - 1 and epochs > 1:
-                for group in opt.param_groups: group['lr'] = recipe['last_epoch_lr']
-            for b in torch.randperm(len(y), generator=rng).split(recipe['batch_size']):
-                opt.zero_grad(); F.cross_entropy(model(x[b]), y[b]).backward(); opt.step()
-        return model
+        return _fit_lenet(x, y, epochs, seed, recipe['batch_size'], recipe['lr'], recipe['last_epoch_lr'], progress, 'reference classifier epochs')
     path = cache_dir(cache)/f"reference_lenet5_v{recipe['version']}_epochs{epochs}_seed{seed}.pt"
     return cached_module(path, recipe, LeNet5, train, 'reference classifier')
 
