@@ -23,15 +23,19 @@ from fedwgan.data import load_mnist, partition
 from fedwgan.federated import LeNet5, init_weights, local_train, set_weights, TRAIN_METHODS
 
 
+def sync():
+    if torch.cuda.is_available(): torch.cuda.synchronize()
+
+
 def best(f, repeat):
     t = math.inf
     for _ in range(repeat):
-        t0 = time.perf_counter(); f(); t = min(t, time.perf_counter() - t0)
+        sync(); t0 = time.perf_counter(); f(); sync(); t = min(t, time.perf_counter() - t0)
     return t
 
 
-def matmul_rate(n=1024):
-    a, b = torch.randn(n, n), torch.randn(n, n)
+def matmul_rate(n=1024, device='cpu'):
+    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
     return 2 * n ** 3 / best(lambda: a @ b, 5)
 
 
@@ -69,15 +73,17 @@ def main():
     p.add_argument('--batch-sizes', default='10,32,64')
     p.add_argument('--repeat', type=int, default=2)
     p.add_argument('--threads', type=int, default=2)
+    p.add_argument('--device', default='cpu', help='cpu, or cuda to measure on the GPU')
     p.add_argument('--no-compile', action='store_true', help='leave torch.compile out (its compilation takes a minute)')
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     x, y = load_mnist()
     parts = partition(y, 100, 'iid', seed=0)[:a.clients]
-    data = [(x[q], y[q]) for q in parts]
+    data = [(x[q].to(a.device), y[q].to(a.device)) for q in parts]
     n = a.epochs * sum(len(q) for q in parts)
-    model = LeNet5(); w = init_weights(model)
-    rate, flops = matmul_rate(), train_flops_per_sample(model)
+    model = LeNet5(); flops = train_flops_per_sample(model)
+    model = model.to(a.device); w = init_weights(model).to(a.device)
+    rate = matmul_rate(device=a.device)
     floor = n * flops / rate
     print(f'python {" ".join(sys.argv)}\ntorch {torch.__version__}, {torch.get_num_threads()} threads; {a.clients} clients, '
           f'{n} samples; matmul {rate / 1e9:.0f} GFLOP/s; {flops / 1e6:.2f} MFLOP per training sample; '

@@ -19,10 +19,14 @@ from fedwgan.federated import LeNet5, init_weights, local_train, evaluate
 from fedwgan.filtering import score_models, SCORE_METHODS
 
 
+def sync():
+    if torch.cuda.is_available(): torch.cuda.synchronize()
+
+
 def best(f, repeat):
     t = math.inf
     for _ in range(repeat):
-        t0 = time.perf_counter(); f(); t = min(t, time.perf_counter() - t0)
+        sync(); t0 = time.perf_counter(); f(); sync(); t = min(t, time.perf_counter() - t0)
     return t
 
 
@@ -32,6 +36,7 @@ def main():
     p.add_argument('--images', type=int, default=1000)
     p.add_argument('--repeat', type=int, default=5, help='timings per method; the best is kept')
     p.add_argument('--threads', type=int, default=2)
+    p.add_argument('--device', default='cpu', help='cpu, or cuda to measure on the GPU')
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     (x, y), (xt, yt) = load_mnist(True), load_mnist(False)
@@ -39,9 +44,10 @@ def main():
     rows = torch.stack([local_train(net, init_weights(net, s), [(x[600 * s:600 * s + 600], y[600 * s:600 * s + 600])], epochs=1)[0][0]
                         for s in range(min(a.models, 8))])
     rows = rows.repeat(math.ceil(a.models / len(rows)), 1)[:a.models]
-    xv, yv = xt[:a.images], yt[:a.images]
+    xv, yv = xt[:a.images].to(a.device), yt[:a.images].to(a.device)
+    rows, net = rows.to(a.device), net.to(a.device)
     print(f'python {" ".join(sys.argv)}\ntorch {torch.__version__}, {torch.get_num_threads()} threads; '
-          f'{a.models} models x {a.images} images\n')
+          f'{a.models} models x {a.images} images on {a.device}\n')
     truth = [evaluate(net, w, xv, yv) for w in rows]
     base = best(lambda: score_models(net, rows, xv, yv, chunk=500, method='batched'), a.repeat)  # the previous release's way
     print('| method | chunk | ms per model | largest difference from `evaluate` (accuracy, loss) | vs previous release |\n|---|---|---|---|---|')
