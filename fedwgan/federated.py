@@ -5,7 +5,8 @@
 # %% auto #0
 __all__ = ['TRAIN_METHODS', 'LOOP_FROM_BATCH', 'MALICIOUS_STREAM', 'ATTACK_STREAM', 'LeNet5', 'get_weights', 'set_weights',
            'unflatten', 'init_weights', 'local_train', 'fedavg', 'model_logits', 'Evaluation', 'evaluate', 'screen',
-           'Decision', 'average_kept', 'Defense', 'FedAvg', 'rates', 'Streams', 'RoundRecord', 'Federation']
+           'Decision', 'average_kept', 'Defense', 'FedAvg', 'rates', 'Streams', 'RoundRecord', 'RoundView',
+           'Federation']
 
 # %% ../nbs/01_federated.ipynb #6a46a3e9
 import copy, json, math, time
@@ -238,6 +239,7 @@ class Decision:
     reasons:dict[int, str] = field(default_factory=dict) # rows the defense judged and left out, and why
     screened:dict[int, str] = field(default_factory=dict) # rows refused before any judgement, and why
     scores:dict|None = None # what the defense measured, as lists with one entry per row (a filter's accuracies, FLTrust's trust)
+    notes:list[str] = field(default_factory=list) # what the defense could not do this round (a check that cannot tell clients apart), in words
 
     def kept_mask(self, n:int) -> torch.Tensor: # `n` bools, one per row of the round
         "Which of the round's `n` rows entered the new global weights."
@@ -287,6 +289,10 @@ class Defense:
         "Restore what `state_dict` returned."
         if state: raise ValueError(f'defense {self.name!r} keeps no state, but the saved state holds {", ".join(state)}: it belongs to another defense')
 
+    def simulate(self, w_global:torch.Tensor, rows, counts) -> tuple[torch.Tensor, Decision]:
+        "What `defense(w_global, rows, counts)` would return, leaving the defense's state as it was (for attackers that know the defense)."
+        return self(w_global, rows, counts)  # a defense whose call changes its state overrides this
+
     def __call__(self, w_global:torch.Tensor, # `P` global weights sent this round
                  rows, # the returned weights: a `K x P` stack, or a list of `K` vectors
                  counts, # `K` sample counts
@@ -298,7 +304,7 @@ class Defense:
         decision.screened = dict(sorted(screened.items()))
         if not torch.isfinite(w).all():
             why = 'the average of the kept rows overflowed: the global model was kept as it was'
-            return w_global.clone(), Decision([], decision.reasons, dict(sorted((screened | {k: why for k in decision.kept}).items())), decision.scores)
+            return w_global.clone(), Decision([], decision.reasons, dict(sorted((screened | {k: why for k in decision.kept}).items())), decision.scores, decision.notes)
         return w, decision
 
     def aggregate(self, w_global:torch.Tensor, rows:torch.Tensor, counts:torch.Tensor,
@@ -374,7 +380,8 @@ class RoundRecord:
     success:float|None # a targeted attack's success rate on the new model (None for other attacks, and without evaluation)
     tpr:float|None # share of the judged attackers left out
     tnr:float|None # share of the judged honest clients kept
-    seconds:dict[str, float] # train (local training and attacks), prepare, defend, evaluate
+    seconds:dict[str, float] # prepare, train (local training and attacks), defend, evaluate
+    notes:list[str] = field(default_factory=list) # what the defense could not do this round, in words (see `Decision`)
 
     def to_json(self) -> str:
         "One line of JSON."
@@ -386,6 +393,25 @@ class RoundRecord:
         d = json.loads(line)
         for k in ('reasons', 'screened'): d[k] = {int(c): why for c, why in d[k].items()}
         return cls(**d)
+
+# %% ../nbs/01_federated.ipynb #aa1b0a9d
+@dataclass
+class RoundView:
+    "What an attacker who knows the defense sees in a round, and what it can ask of the defense."
+    model:nn.Module # the architecture
+    w_global:torch.Tensor # `P` global weights sent this round
+    rows:torch.Tensor # `K x P` the round's rows as trained: the honest clients' and the attackers' own
+    counts:torch.Tensor # `K` their sample counts
+    attacked:torch.Tensor # `K` bools: which rows are the attackers'
+    datasets:list # the attackers' training data `(x, y)` (poisoned, for a data attack), in row order
+    defense:Defense # the server's defense, set up and prepared for this round
+
+    def outcome(self, sent:torch.Tensor, # `M x P`: what the `M` attackers would send
+               ) -> tuple[torch.Tensor, torch.Tensor]: # the new global weights, and which of the `M` attackers the defense would keep
+        "What the defense would make of the round if the attackers sent `sent`; the defense's state is left as it was."
+        rows = self.rows.clone(); rows[self.attacked] = sent
+        w, d = self.defense.simulate(self.w_global, rows, self.counts)
+        return w, d.kept_mask(len(rows)).to(self.attacked.device)[self.attacked]
 
 # %% ../nbs/01_federated.ipynb #d2410dd7
 @dataclass
@@ -427,7 +453,8 @@ class Federation:
             datasets = [self.attack.poison_data(*d, self.streams.attacks) if a else d for d, a in zip(datasets, attacked)]
         rows, counts = local_train(self.model, w, datasets, self.epochs, self.batch_size, self.lr, self.streams.batch_seed(rnd))
         if self.attack is not None and attacked.any():
-            rows[attacked] = self.attack.poison_weights(rows[attacked], w, rows[~attacked], self.streams.attacks)
+            view = RoundView(self.model, w, rows.clone(), counts, attacked, [d for d, a in zip(datasets, attacked) if a], self.defense)
+            rows[attacked] = self.attack.poison_weights(rows[attacked], w, rows[~attacked], self.streams.attacks, view=view)
         return rows, counts, attacked
 
     def round(self, w:torch.Tensor, # the global weights at the start of the round
@@ -436,10 +463,10 @@ class Federation:
              ) -> tuple[torch.Tensor, RoundRecord]: # the new global weights, and the round's record
         "Round `rnd`: sample, train (and poison), defend, evaluate, record."
         t0 = time.perf_counter()
+        self.defense.prepare(w)  # first, so that an attacker who knows the defense sees it as it will decide
+        t1 = time.perf_counter()
         clients = self.streams.sample_clients(len(self.parts), self.clients_per_round)
         rows, counts, attacked = self.client_updates(w, clients, rnd)
-        t1 = time.perf_counter()
-        self.defense.prepare(w)
         t2 = time.perf_counter()
         w, d = self.defense(w, rows, counts)
         t3 = time.perf_counter()
@@ -450,7 +477,7 @@ class Federation:
         return w, RoundRecord(rnd, ids, clients[attacked].tolist(), clients[kept].tolist(),
                               {ids[i]: why for i, why in d.reasons.items()}, {ids[i]: why for i, why in d.screened.items()},
                               d.scores, *((ev.accuracy, ev.loss, ev.per_class.tolist()) if test else (None, None, None)), success, tpr, tnr,
-                              dict(train=t1 - t0, prepare=t2 - t1, defend=t3 - t2, evaluate=time.perf_counter() - t3))
+                              dict(prepare=t1 - t0, train=t2 - t1, defend=t3 - t2, evaluate=time.perf_counter() - t3), d.notes)
 
     def run(self, rounds:int, # the last round
             w:torch.Tensor|None=None, # the global weights to start from; fresh ones from the seed if None

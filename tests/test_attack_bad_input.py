@@ -40,6 +40,15 @@ def test_unknown_parameter_lists_the_attacks_parameters():
     ('ipm', dict(start_round=0), 'an integer >= 1'),
     ('noise', dict(probability=1.5), 'a number in (0, 1]'),
     ('noise', dict(probability=math.nan), 'a number in (0, 1]'),
+    ('opt_alie', dict(max_strength=0.05), 'a number > 0.1'),
+    ('opt_ipm', dict(steps=1), 'an integer >= 2'),
+    ('min_max', dict(direction='down'), 'one of unit, std, sign'),
+    ('min_sum', dict(direction=''), 'one of unit, std, sign'),
+    ('mpaf', dict(scale=-1), 'a positive number'),
+    ('mpaf', dict(base_seed=-3), 'an integer >= 0'),
+    ('filter_aware', dict(data='test set'), "'validation' or 'own'"),
+    ('filter_aware', dict(per_class=0), 'an integer >= 1'),
+    ('filter_aware', dict(max_strength=math.inf), 'a number > 0.1'),
 ])
 def test_out_of_range_parameter_names_it_and_the_range(name, params, allowed):
     (field, value), = params.items()
@@ -56,6 +65,8 @@ def test_out_of_range_parameter_names_it_and_the_range(name, params, allowed):
     ('backdoor', dict(target='0')), ('backdoor', dict(size=2.5)), ('backdoor', dict(fraction='half')),
     ('label_flip', dict(boost='auto')), ('alie', dict(z='1')), ('ipm', dict(epsilon=None)),
     ('noise', dict(start_round=True)), ('noise', dict(start_round=2.0)),
+    ('opt_alie', dict(steps=2.5)), ('opt_ipm', dict(max_strength='20')), ('min_max', dict(direction=1)),
+    ('mpaf', dict(scale='1e6')), ('mpaf', dict(base_seed=1.5)), ('filter_aware', dict(data=None)), ('filter_aware', dict(steps=True)),
 ])
 def test_wrong_types_are_named(name, params):
     (field, value), = params.items()
@@ -84,3 +95,24 @@ def test_a_tiny_attacked_run_records_the_attackers():
     _, hist = fed.run(2, progress=False)
     assert [len(h.attackers) for h in hist] == [0, 2]
     assert all(0 <= h.success <= 1 for h in hist)
+
+
+ADAPTIVE = ['opt_alie', 'opt_ipm', 'mpaf', 'filter_aware']
+
+
+@pytest.mark.parametrize('name', ADAPTIVE)
+def test_adaptive_attacks_called_without_the_round_say_what_they_need(name):
+    own = torch.zeros(2, 5)
+    with pytest.raises(ValueError, match=f"attack '{name}' adapts to the defense: it needs the round engine's RoundView"):
+        make_attack(name).poison_weights(own, torch.zeros(5), own, torch.Generator())
+
+
+@pytest.mark.parametrize('name', ['opt_alie', 'opt_ipm', 'min_max', 'min_sum', 'mpaf', 'filter_aware'])
+def test_every_new_attack_runs_in_the_round_engine_and_poisons(name):
+    "Each attack, in a tiny run, sends rows that differ from what its clients trained."
+    kw = dict(clients_per_round=4, epochs=1, malicious=torch.tensor([0, 1]))
+    clean = Federation(LeNet5(), X, Y, PARTS, X, Y, **kw)
+    fed = Federation(LeNet5(), X, Y, PARTS, X, Y, attack=make_attack(name, **({'steps': 3} if name in ('opt_alie', 'opt_ipm', 'filter_aware') else {})), **kw)
+    (wc, hc), (wa, ha) = clean.run(1, progress=False), fed.run(1, progress=False)
+    assert ha[0].attackers == [0, 1] and hc[0].attackers == []
+    assert not torch.equal(wc, wa)
