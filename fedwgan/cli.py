@@ -102,6 +102,7 @@ def _print_round(h):
     screened = f"  screened {len(h.screened)}" if h.screened else ''
     print(f"round {h.round:3d}  accuracy {percent(h.accuracy, 2)}{success}  kept {len(h.kept)}/{len(h.clients)}{screened}"
           f"  attackers {len(h.attackers)}  TPR {ratio(h.tpr)}  TNR {ratio(h.tnr)}  {sum(h.seconds.values()):.1f} s", flush=True)
+    for note in h.notes: print(f'          note: {note}', flush=True)
 
 def run_command(a:argparse.Namespace):
     "`fedwgan run`."

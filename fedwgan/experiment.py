@@ -190,6 +190,7 @@ def summarize(config:Config, history:list[RoundRecord], # the run
     return dict(attack=config.attack, defense=config.defense, partition=config.partition, rounds=len(history),
                 accuracy=last.accuracy, success=last.success, tpr=tpr, tnr=tnr,
                 attacked_rounds=sum(1 for h in history if h.attackers),
+                noted_rounds=sum(1 for h in history if h.notes),
                 screened=dict(attackers=sum(screened), honest=len(screened) - sum(screened)),
                 clean=clean, gap=None if clean is None else last.accuracy - clean,
                 seconds=seconds | {'setup': setup_seconds, 'total': setup_seconds + sum(seconds.values())})
@@ -203,6 +204,7 @@ def describe(summary:dict) -> str:
     if s['attacked_rounds']: out += f"; over {s['attacked_rounds']} attacked rounds TPR {ratio(s['tpr'])}, TNR {ratio(s['tnr'])}"
     else: out += f"; no attack: TNR {ratio(s['tnr'])} over all {s['rounds']} rounds"
     if sum(s['screened'].values()): out += f"; screened out: {s['screened']['attackers']} poisoned, {s['screened']['honest']} honest"
+    if s.get('noted_rounds'): out += f"; in {s['noted_rounds']} rounds a check could not tell clients apart (see the rounds' notes)"
     if s['gap'] is not None: out += f"; gap to the clean run {100 * s['gap']:+.2f} points"
     return out + f"; {s['seconds']['total']:.0f} s"
 

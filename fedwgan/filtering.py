@@ -5,11 +5,11 @@
 # %% auto #0
 __all__ = ['SCORE_METHODS', 'RULES', 'DEFENSES', 'Scores', 'score_models', 'threshold', 'robust_spread', 'relative_bar',
            'relative', 'kmeans', 'check_rule', 'krum_scores', 'MultiKrum', 'Krum', 'Median', 'TrimmedMean',
-           'fltrust_aggregate', 'FLTrust', 'Filter', 'ShareFilter', 'WGANGPFilter', 'DataFreeFilter', 'build_defense',
-           'make_defense']
+           'fltrust_aggregate', 'FLTrust', 'chance_note', 'Filter', 'ShareFilter', 'WGANGPFilter', 'DataFreeFilter',
+           'update_outliers', 'centered_clip', 'GuardedFilter', 'build_defense', 'make_defense']
 
 # %% ../nbs/04_filtering.ipynb #f90ad73d
-import copy, inspect, math
+import copy, hashlib, inspect, math
 from dataclasses import dataclass, field, fields
 
 import torch
@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch.func import functional_call, vmap
 
 from .data import check_setting, percent
-from .federated import LeNet5, unflatten, set_weights, model_logits, local_train, Decision, Defense, FedAvg, average_kept
+from .federated import LeNet5, unflatten, set_weights, model_logits, local_train, Decision, Defense, FedAvg, average_kept, fedavg
 from .wgan import Generator, MAX_PER_CLASS, train_data_free, sample, share_generator
 
 # %% ../nbs/04_filtering.ipynb #fecce703
@@ -89,15 +89,18 @@ def relative_bar(accuracy:torch.Tensor, # `K` validation accuracies
 
 # %% ../nbs/04_filtering.ipynb #726a3769
 def relative(scores:Scores, # the clients' scores
-             reference:Scores, # the global model's score (unused: this rule compares the clients with each other)
+             reference:Scores, # the global model's score (used only with `below_global`)
              k:float=3.0, # reject accuracy below median - k * spread, and loss above median + k * spread
              min_spread:float=0.02, # floor of the spread, so that near-identical honest scores do not reject the slightly worse ones
              drop:float|None=None, # reject a class accuracy more than `drop` below the clients' median on that class; None: no per-class check
+             below_global:float|None=None, # also reject accuracy below this fraction of the global model's; None: no such check
             ) -> tuple[torch.Tensor, dict[int, str]]: # kept mask `K`, reasons for the rejected
     "Reject outliers: accuracy far below the round's median, loss far above it, and (with `drop`) a class lost that the other clients read."
     check_setting('k', k, lambda v: v > 0, 'a positive number', float)
     check_setting('min_spread', min_spread, lambda v: v >= 0, 'a number >= 0', float)
     check_setting('drop', drop, lambda v: 0 < v <= 1, 'a number in (0, 1], or None for no per-class check', float, optional=True)
+    check_setting('below_global', below_global, lambda v: 0 < v <= 1, 'a number in (0, 1], or None for no check against the global model', float, optional=True)
+    floor = -math.inf if below_global is None else below_global * float(reference.accuracy)
     acc, loss = scores.accuracy, scores.loss
     bar, med, spread = relative_bar(acc, k, min_spread)
     loss_med, loss_spread = robust_spread(loss, min_spread)
@@ -107,6 +110,7 @@ def relative(scores:Scores, # the clients' scores
     for i in range(len(acc)):
         why = []
         if acc[i] < bar: why.append(f'accuracy {percent(acc[i])} < median {percent(med)} - {k:g} x {percent(spread)}')
+        if acc[i] < floor: why.append(f"accuracy {percent(acc[i])} < {below_global:g} x the global model's {percent(reference.accuracy)}")
         if not loss[i] <= loss_med + k * loss_spread:  # a NaN loss is rejected too
             why.append(f'loss {loss[i]:.3g} > median {loss_med:.3g} + {k:g} x {loss_spread:.2g}')
         for c in lost[i].nonzero().flatten().tolist():
@@ -255,6 +259,16 @@ class FLTrust(Defense):
         return w, Decision(idx[trust > 0].tolist(), dict(sorted(reasons.items())), {}, {'trust': trust.tolist()})
 
 # %% ../nbs/04_filtering.ipynb #bbfaee39
+def _fingerprint(w:torch.Tensor) -> bytes: return hashlib.blake2b(w.detach().cpu().numpy().tobytes(), digest_size=16).digest()
+
+def chance_note(accuracy:torch.Tensor, # `K` validation accuracies of the round's clients
+                n_classes:int=10) -> list[str]: # a note, or none
+    "A note when the median client scores at most 1.5 times chance: the validation set cannot tell such models apart."
+    med = accuracy.median().item() if len(accuracy) else math.nan
+    if med <= 1.5 / n_classes:
+        return [f'validation scores at chance (median {percent(med)}): the validation check cannot tell the clients apart this round']
+    return []
+
 @dataclass
 class Filter(Defense):
     "Score every valid row on a validation set `(self.x, self.y)` and average those the rule keeps."
@@ -266,6 +280,7 @@ class Filter(Defense):
         check_setting('params', self.params, None, "a dict of the rule's parameters", dict)
         check_rule(self.rule, self.params)
         self.model = self.x = self.y = None
+        self._scored = {}
 
     def setup(self, model, share=None, seed=0):
         self.model, self.seed = model, seed
@@ -276,10 +291,23 @@ class Filter(Defense):
         pick = torch.cat([(self.y == c).nonzero().flatten()[:per_class] for c in self.y.unique()])
         return self.x[pick].clone(), self.y[pick].clone()
 
-    def aggregate(self, w_global, rows, counts, idx):
+    def score(self, rows:torch.Tensor) -> Scores:
+        "The scores of `rows` on the validation set; a row scored before on the same validation set is not scored again."
+        if self._scored.get('for') is not self.x: self._scored = {'for': self.x}  # a new validation set
+        keys = [_fingerprint(r) for r in rows]
+        new = list(dict.fromkeys(k for k in keys if k not in self._scored))
+        if new:
+            fresh = score_models(self.model, torch.stack([rows[keys.index(k)] for k in new]), self.x, self.y)
+            self._scored |= {k: fresh[j] for j, k in enumerate(new)}
+        got = [self._scored[k] for k in keys]
+        return Scores(torch.stack([s.accuracy for s in got]), torch.stack([s.per_class for s in got]), torch.stack([s.loss for s in got]))
+
+    def judge(self, w_global:torch.Tensor, rows:torch.Tensor, idx:torch.Tensor, # as `aggregate`'s
+             ) -> tuple[torch.Tensor, dict[int, str], dict, list[str]]: # kept mask over `idx`, reasons by row, the scores table, notes
+        "The validation test of the rows `idx`: whom the rule keeps, why the others are out, the scores, and what the test could not do."
         self.prepare(w_global)  # a no-op unless the validation set depends on the global model
         if self.model is None or self.x is None: raise _not_set_up(self)
-        scores = score_models(self.model, torch.cat([w_global[None], rows[idx]]), self.x, self.y)
+        scores = self.score(torch.cat([w_global[None], rows[idx]]))
         ref, scores = scores[0], scores[1:]
         keep, why = RULES[self.rule](scores, ref, **self.params)
         table = {'accuracy': [None] * len(rows), 'per_class': [None] * len(rows), 'loss': [None] * len(rows)}
@@ -287,7 +315,18 @@ class Filter(Defense):
             table['accuracy'][i], table['loss'][i] = scores.accuracy[j].item(), scores.loss[j].item()
             table['per_class'][i] = scores.per_class[j].tolist()
         table |= {'global_accuracy': ref.accuracy.item(), 'global_per_class': ref.per_class.tolist()}
-        return average_kept(w_global, rows, counts, idx[keep], {int(idx[i]): r for i, r in why.items()}, table)
+        notes = chance_note(scores.accuracy, scores.per_class.shape[1])
+        if self.rule == 'relative':
+            bar, med, _ = relative_bar(scores.accuracy, self.params.get('k', 3.0), self.params.get('min_spread', 0.02))
+            if bar <= 0: notes.append(f'the accuracy check is inactive: its bar (median {percent(med)} minus {self.params.get("k", 3.0):g} '
+                                      'spreads) is at or below zero, so only the loss check can reject')
+        return keep, {int(idx[i]): r for i, r in why.items()}, table, notes
+
+    def aggregate(self, w_global, rows, counts, idx):
+        keep, reasons, table, notes = self.judge(w_global, rows, idx)
+        w, d = average_kept(w_global, rows, counts, idx[keep], reasons, table)
+        d.notes = notes
+        return w, d
 
 # %% ../nbs/04_filtering.ipynb #34c9e3b9
 @dataclass
@@ -367,8 +406,119 @@ class DataFreeFilter(Filter):
         self.generator = Generator(); self.generator.load_state_dict(state['generator']); self.generator.eval()
         self.trained_for, self.x, self.y = state['trained_for'], state['x'], state['y']
 
+# %% ../nbs/04_filtering.ipynb #d14e233f
+def update_outliers(w_global:torch.Tensor, # `P` global weights
+                    rows:torch.Tensor, # `K x P` the valid rows
+                    k:float=3.0, # reject a log-norm above median + k spreads, a cosine below median - k spreads
+                    norm_spread:float=0.1, # floor of the log-norm spread (0.1: k = 3 allows norms 35% above the median)
+                    cosine_spread:float=0.05, # floor of the cosine spread
+                    centre:torch.Tensor|None=None, # `P` a trusted update to measure cosines against; None: the coordinate-wise median update
+                   ) -> tuple[torch.Tensor, dict[int, str], dict]: # kept mask `K`, reasons, {'norm': K, 'cosine': K}
+    "The update-space test: each update's norm, and its cosine to a centre, against median/MAD lines (and 0, while clients clearly agree with a trusted centre)."
+    d = (rows - w_global).double()
+    trusted = centre is not None
+    centre = centre.double() if trusted else d.median(0).values
+    norm, cos = d.norm(dim=1), F.cosine_similarity(d, centre[None], dim=1)
+    lmed, lspread = robust_spread(norm.clamp_min(1e-12).log(), norm_spread)
+    cmed, cspread = robust_spread(cos, cosine_spread)
+    line, what = cmed - k * cspread, 'the trusted update' if trusted else 'the median update'
+    floor = trusted and cmed >= k * cosine_spread  # clients clearly agree with the trusted update: opposing it is never honest work
+    if floor: line = max(line, 0.0)  # (late in training honest updates are nearly orthogonal to it, and the sign says nothing)
+    reasons = {}
+    for i in range(len(d)):
+        why = []
+        if not norm[i].clamp_min(1e-12).log() <= lmed + k * lspread:
+            why.append(f'update norm {norm[i]:.3g} > {math.exp(lmed + k * lspread):.3g} (median {math.exp(lmed):.3g}, {k:g} log-spreads)')
+        if not cos[i] >= line:
+            why.append(f'cosine to {what} {cos[i]:.2f} < {line:.2f} (median {cmed:.2f} - {k:g} x {cspread:.2f}{", or 0" if floor else ""})')
+        if why: reasons[i] = '; '.join(why)
+    return torch.tensor([i not in reasons for i in range(len(d))]), reasons, {'norm': norm.tolist(), 'cosine': cos.tolist()}
+
+# %% ../nbs/04_filtering.ipynb #d13b4547
+def centered_clip(updates:torch.Tensor, # `K x P` the survivors' updates `w_i - w_global`
+                  counts:torch.Tensor, # `K` their sample counts
+                  centre:torch.Tensor, # `P` where the clipping starts (the previous aggregate update)
+                  factor:float=2.0, # clip each difference from the centre to `factor` x the median difference
+                  iters:int=3, # clipping iterations
+                 ) -> torch.Tensor: # `P` the aggregate update
+    "Centered clipping: move the centre by the sample-weighted mean of the clipped differences, `iters` times."
+    v = centre.to(updates.dtype)
+    for _ in range(iters):
+        diff = updates - v
+        dist = diff.norm(dim=1)
+        tau = factor * dist.median()
+        v = v + fedavg(diff * (tau / dist.clamp_min(1e-12)).clamp(max=1)[:, None], counts)
+    return v
+
+# %% ../nbs/04_filtering.ipynb #09f26659
+@dataclass
+class GuardedFilter(WGANGPFilter):
+    "The WGAN-GP filter strengthened: validation test, update-space test, and centered clipping of the survivors with server momentum."
+    validate:bool = True # the validation test on the generated digits (the WGAN-GP filter's)
+    update_check:bool = True # the update-space test (`update_outliers`)
+    clip:bool = True # centered clipping of the survivors around the previous aggregate update; False: their FedAvg
+    k_update:float = 3.0 # the update-space test's `k`
+    centre:str = 'generated' # the update-space test's centre: 'generated' (the server's own update, trained on the generated digits) or 'median' (the coordinate-wise median update)
+    server_lr:float = 0.1 # the server's training on the generated digits: one epoch of SGD, batch 10, at this rate
+    clip_factor:float = 2.0 # see `centered_clip`
+    clip_iters:int = 3
+    name = 'wgan_gp_guard'
+    cost = 1.2
+
+    def __post_init__(self):
+        super().__post_init__()
+        for f in ('validate', 'update_check', 'clip'): check_setting(f, getattr(self, f), None, 'true or false', bool)
+        check_setting('k_update', self.k_update, lambda v: v > 0, 'a positive number', float)
+        check_setting('centre', self.centre, lambda v: v in ('generated', 'median'), "'generated' or 'median'", str)
+        check_setting('server_lr', self.server_lr, lambda v: v > 0, 'a positive number', float)
+        check_setting('clip_factor', self.clip_factor, lambda v: v > 0, 'a positive number', float)
+        check_setting('clip_iters', self.clip_iters, lambda v: v >= 1, 'an integer >= 1', int)
+        if self.rule == 'relative': self.params = {'k': 4.0, 'below_global': 0.5} | self.params  # unless given (measured in the study notebook)
+        self.momentum, self._server = None, (None, None)  # the last aggregate update; the server's update and its global model
+
+    def aggregate(self, w_global, rows, counts, idx):
+        keep, reasons, table, notes = self.judge(w_global, rows, idx) if self.validate else (torch.ones(len(idx), dtype=torch.bool), {}, {}, [])
+        if self.update_check:
+            trusted = self.server_update(w_global) if self.centre == 'generated' else None
+            ok, why, measured = update_outliers(w_global, rows[idx], self.k_update, centre=trusted)
+            keep = keep & ok
+            for j, r in why.items(): reasons[int(idx[j])] = '; '.join(filter(None, [reasons.get(int(idx[j])), r]))
+            for key, values in measured.items():
+                table[key] = [None] * len(rows)
+                for j, i in enumerate(idx.tolist()): table[key][i] = values[j]
+        kept = idx[keep]
+        if not self.clip or len(kept) == 0:
+            w, d = average_kept(w_global, rows, counts, kept, reasons, table)
+        else:
+            updates = rows[kept] - w_global
+            start = self.momentum if self.momentum is not None else updates.median(0).values
+            v = centered_clip(updates, counts[kept], start, self.clip_factor, self.clip_iters)
+            w, d = w_global + v, Decision(kept.tolist(), dict(sorted(reasons.items())), {}, table)
+            self.momentum = v
+        d.notes = notes
+        return w, d
+
+    def server_update(self, w_global:torch.Tensor) -> torch.Tensor:
+        "The server's own update: `w_global` trained one epoch on the generated digits (kept for the round: simulations repeat it)."
+        key = _fingerprint(w_global)
+        if self._server[0] != key:
+            self._server = key, local_train(self.model, w_global, [(self.x, self.y)], 1, 10, self.server_lr, self.seed)[0][0] - w_global
+        return self._server[1]
+
+    def simulate(self, w_global, rows, counts):
+        saved = self.momentum
+        try: return self(w_global, rows, counts)
+        finally: self.momentum = saved
+
+    def state_dict(self): return {} if self.momentum is None else {'momentum': self.momentum}
+
+    def load_state_dict(self, state):
+        if state and set(state) != {'momentum'}: raise ValueError(f'the saved state of {self.name!r} holds {", ".join(state)}, not its momentum: it belongs to another defense')
+        self.momentum = state.get('momentum')
+
 # %% ../nbs/04_filtering.ipynb #a841206b
-DEFENSES = {d.name: d for d in (FedAvg, Krum, MultiKrum, Median, TrimmedMean, FLTrust, ShareFilter, WGANGPFilter, DataFreeFilter)}
+DEFENSES = {d.name: d for d in (FedAvg, Krum, MultiKrum, Median, TrimmedMean, FLTrust, ShareFilter, WGANGPFilter, DataFreeFilter,
+                                   GuardedFilter)}
 
 def build_defense(name:str, # one of `DEFENSES`
                   **params, # the defense's parameters; for a filter, its rule's parameters too

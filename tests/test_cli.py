@@ -100,7 +100,7 @@ def test_tiny_run_writes_its_results_folder(mnist_root, tmp_path):
     out = fedwgan('run', '--data', mnist_root, *TINY, '--clients-per-round', '10', '--rounds', '2', '--attack', 'noise',
                   '--defense', 'share_filter', '--out', tmp_path / 'run')
     assert out.returncode == 0, out.stderr
-    lines = out.stdout.strip().splitlines()
+    lines = [l for l in out.stdout.strip().splitlines() if not l.lstrip().startswith('note:')]  # a round may carry notes
     assert lines[1].startswith('round   1  accuracy') and lines[2].startswith('round   2  accuracy')
     assert lines[-2].startswith('final accuracy') and 'TPR' in lines[-2]
     files = sorted(p.name for p in (tmp_path / 'run').iterdir())
@@ -209,3 +209,15 @@ def test_a_cell_being_written_fails_the_grid_with_its_name(mnist_root, tmp_path)
     if cores() >= 2: assert '1 cell(s): running 1 worker(s), not 2' in out.stdout
     out = fedwgan(*grid)  # released: the rerun finishes the grid
     assert out.returncode == 0 and '1 runs in' in out.stdout, out.stderr
+
+
+def test_a_check_that_cannot_tell_clients_apart_is_said(mnist_root, tmp_path):
+    """A generator trained 30 steps draws noise, on which every client model scores at chance: the filter used to keep
+    or reject on such scores without a word. The record, the round's line and the summary now say it."""
+    out = fedwgan('run', '--data', mnist_root, *TINY, '--clients-per-round', '20', '--rounds', '1', '--attack', 'sign_flip',
+                  '--defense', 'wgan_gp_filter', '--defense-params', '{"iters": 30, "cache": false}', '--out', tmp_path / 'run')
+    assert out.returncode == 0, out.stderr
+    assert 'note: validation scores at chance' in out.stdout
+    assert 'in 1 rounds a check could not tell clients apart' in out.stdout
+    (record,) = rounds(tmp_path / 'run')
+    assert any('the validation check cannot tell the clients apart' in n for n in record['notes'])

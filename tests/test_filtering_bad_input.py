@@ -47,6 +47,8 @@ def test_threshold_outside_0_1(value):
     ('wgan_gp_filter', dict(iters=0)), ('wgan_gp_filter', dict(lr=math.nan)), ('wgan_gp_filter', dict(lr=-1e-3)),
     ('wgan_gp_filter', dict(lr=math.inf)), ('wgan_gp_filter', dict(n_per_class=2.5)), ('data_free_filter', dict(iters='400')),
     ('wgan_gp_filter', dict(rule=3)), ('share_filter', dict(drop=0)),
+    ('wgan_gp_guard', dict(validate='no')), ('wgan_gp_guard', dict(k_update=-1)), ('wgan_gp_guard', dict(clip_factor='2')),
+    ('wgan_gp_guard', dict(clip_iters=0)), ('wgan_gp_guard', dict(k=0)),
 ])
 def test_wrong_types_and_ranges_fail_when_the_defense_is_made(name, params):
     (field, value), = list(params.items())[-1:]
@@ -124,13 +126,13 @@ def test_every_defense_screens_out_non_finite_and_short_rows(name):
     assert d.screened == {0: '1 non-finite weights', 2: 'shape (61705,), expected (61706,)'} and not set(d.reasons) & {0, 2}
 
 
-@pytest.mark.parametrize('name', SELECTING + ['wgan_gp_filter'])
+@pytest.mark.parametrize('name', SELECTING + ['wgan_gp_filter', 'wgan_gp_guard'])
 @pytest.mark.parametrize('huge', ['float64 1e39', 'float64 1e300', 'float32 3e38'])
 def test_nothing_non_finite_reaches_the_global_model(name, huge, monkeypatch, tmp_path):
     """Rows of 1e39 or 1e300 (float64) used to pass screening and become infinite, and rows near 3e38 (float32) made
     the global model non-finite under FedAvg, Multi-Krum, FLTrust and the filters."""
     monkeypatch.setenv('FEDWGAN_CACHE', str(tmp_path))
-    d = make_defense(name, NET, SHARE, iters=2, n_per_class=2) if name == 'wgan_gp_filter' else defense(name)
+    d = make_defense(name, NET, SHARE, iters=2, n_per_class=2) if name.startswith('wgan_gp') else defense(name)
     big = {'float64 1e39': (1e39, torch.float64), 'float64 1e300': (1e300, torch.float64), 'float32 3e38': (3e38, torch.float32)}[huge]
     bad = torch.full_like(W, big[0], dtype=big[1])
     rows = [*ROWS, bad, bad]  # two of them, so that even a plain sum overflows
@@ -171,3 +173,18 @@ def test_data_free_filter_retrains_when_the_global_model_changes(monkeypatch):
 def test_screen_accepts_a_list_and_a_stack_alike():
     a, b = screen(W, ROWS, COUNTS), screen(W, list(ROWS), COUNTS)
     assert torch.equal(a[0], b[0]) and torch.equal(a[2], b[2]) and a[3] == b[3] == {}
+
+
+@pytest.mark.parametrize('name', SELECTING + ['wgan_gp_guard'])
+def test_simulate_gives_the_decision_and_leaves_the_state_alone(name, monkeypatch, tmp_path):
+    "An adaptive attacker's simulation must neither change what the defense carries to the next round nor differ from the real call."
+    monkeypatch.setenv('FEDWGAN_CACHE', str(tmp_path))
+    d = make_defense(name, NET, SHARE, iters=2, n_per_class=2) if name.startswith('wgan_gp') else defense(name)
+    rows = W + 0.01 * (ROWS - W)
+    d(W, rows, COUNTS)  # a first round, so that a stateful defense has state
+    before = copy.deepcopy(d.state_dict())
+    w_sim, d_sim = d.simulate(W, rows * 1.01, COUNTS)
+    after = d.state_dict()
+    assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)
+    w_real, d_real = d(W, rows * 1.01, COUNTS)
+    assert torch.equal(w_sim, w_real) and d_sim.kept == d_real.kept
