@@ -422,7 +422,8 @@ def update_outliers(w_global:torch.Tensor, # `P` global weights
     lmed, lspread = robust_spread(norm.clamp_min(1e-12).log(), norm_spread)
     cmed, cspread = robust_spread(cos, cosine_spread)
     line, what = cmed - k * cspread, 'the trusted update' if trusted else 'the median update'
-    floor = trusted and cmed >= k * cosine_spread  # clients clearly agree with the trusted update: opposing it is never honest work
+    agree = cos.quantile(0.75).item()  # the upper quartile: colluders sending one row can hold the median, not this
+    floor = trusted and agree >= k * cosine_spread  # clients clearly agree with the trusted update: opposing it is never honest work
     if floor: line = max(line, 0.0)  # (late in training honest updates are nearly orthogonal to it, and the sign says nothing)
     reasons = {}
     for i in range(len(d)):
