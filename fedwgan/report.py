@@ -92,7 +92,7 @@ def save_plots(run:Run, folder:str|Path) -> list[str]: # the files written
     _save(ax, folder/'accuracy.png'); written.append('accuracy.png')
     _save(plot_rates(run.history), folder/'rates.png'); written.append('rates.png')
     defense = build_defense(run.config.defense, **run.config.defense_params)
-    if isinstance(defense, Filter):
+    if isinstance(defense, Filter) and any(h.scores and 'accuracy' in h.scores for h in run.history):  # a filter that scored (not one with its validation test off)
         _save(plot_scores(run.history, defense.rule, **defense.params), folder/'scores.png'); written.append('scores.png')
     if run.samples:
         r = max(run.samples)

@@ -221,3 +221,11 @@ def test_a_check_that_cannot_tell_clients_apart_is_said(mnist_root, tmp_path):
     assert 'in 1 rounds a check could not tell clients apart' in out.stdout
     (record,) = rounds(tmp_path / 'run')
     assert any('the validation check cannot tell the clients apart' in n for n in record['notes'])
+
+
+def test_a_guard_without_its_validation_test_writes_its_results(mnist_root, tmp_path):
+    "The scores plot used to be drawn for every filter, and failed the run of a guard whose validation test was off."
+    out = fedwgan('run', '--data', mnist_root, *TINY, '--clients-per-round', '10', '--rounds', '1', '--attack', 'sign_flip',
+                  '--defense', 'wgan_gp_guard', '--defense-params', '{"validate": false, "iters": 30, "cache": false}', '--out', tmp_path / 'run')
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / 'run' / 'summary.json').exists() and not (tmp_path / 'run' / 'scores.png').exists()
