@@ -15,10 +15,9 @@ from typing import ClassVar
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from .data import check_setting
-from .federated import evaluate, Streams, RoundView, fedavg, init_weights, model_logits
+from .federated import evaluate, Streams, RoundView, fedavg, init_weights
 
 # %% ../nbs/02_attacks.ipynb #8daa0e46
 def choose_malicious(n_clients:int, # clients in the federation
@@ -353,9 +352,6 @@ class MPAF(Attack):
         return (w_global + self.scale * (base - w_global)).expand_as(own).clone()
 
 # %% ../nbs/02_attacks.ipynb #8d5ac88f
-def _loss_on(model, x, y):
-    return lambda w: F.cross_entropy(model_logits(model, w, x), y).item()
-
 @dataclass(frozen=True, kw_only=True)
 class FilterAware(Attack):
     "White-box: the most damaging update (reversed own, IPM or ALIE direction, at any strength) that the defense would accept."
@@ -379,7 +375,8 @@ class FilterAware(Attack):
     def choose(self, own, w_global, view) -> tuple[str, float, torch.Tensor, float]: # kind, strength, rows, damage
         "The most damaging choice."
         x, y = self.images(view)
-        damage, strengths = _loss_on(view.model, x.to(w_global.device), y.to(w_global.device)), _strengths(self.max_strength, self.steps)
+        x, y = x.to(w_global.device), y.to(w_global.device)
+        damage, strengths = (lambda w: evaluate(view.model, w, x, y).loss), _strengths(self.max_strength, self.steps)
         found = [(k, *search_strength(send, view, damage, strengths)) for k, send in self.candidates(own, w_global, view).items()]
         return max(found, key=lambda f: f[3])
     def poison_weights(self, own, w_global, honest, gen, view=None):

@@ -453,7 +453,7 @@ class Federation:
             datasets = [self.attack.poison_data(*d, self.streams.attacks) if a else d for d, a in zip(datasets, attacked)]
         rows, counts = local_train(self.model, w, datasets, self.epochs, self.batch_size, self.lr, self.streams.batch_seed(rnd))
         if self.attack is not None and attacked.any():
-            view = RoundView(self.model, w, rows.clone(), counts, attacked, [d for d, a in zip(datasets, attacked) if a], self.defense)
+            view = RoundView(self.model, w, rows, counts, attacked, [d for d, a in zip(datasets, attacked) if a], self.defense)
             rows[attacked] = self.attack.poison_weights(rows[attacked], w, rows[~attacked], self.streams.attacks, view=view)
         return rows, counts, attacked
 

@@ -317,8 +317,9 @@ class Filter(Defense):
         table |= {'global_accuracy': ref.accuracy.item(), 'global_per_class': ref.per_class.tolist()}
         notes = chance_note(scores.accuracy, scores.per_class.shape[1])
         if self.rule == 'relative':
-            bar, med, _ = relative_bar(scores.accuracy, self.params.get('k', 3.0), self.params.get('min_spread', 0.02))
-            if bar <= 0: notes.append(f'the accuracy check is inactive: its bar (median {percent(med)} minus {self.params.get("k", 3.0):g} '
+            p = {n: q.default for n, q in inspect.signature(relative).parameters.items() if q.default is not q.empty} | self.params
+            bar, med, _ = relative_bar(scores.accuracy, p['k'], p['min_spread'])
+            if bar <= 0: notes.append(f'the accuracy check is inactive: its bar (median {percent(med)} minus {p["k"]:g} '
                                       'spreads) is at or below zero, so only the loss check can reject')
         return keep, {int(idx[i]): r for i, r in why.items()}, table, notes
 
@@ -419,7 +420,8 @@ def update_outliers(w_global:torch.Tensor, # `P` global weights
     trusted = centre is not None
     centre = centre.double() if trusted else d.median(0).values
     norm, cos = d.norm(dim=1), F.cosine_similarity(d, centre[None], dim=1)
-    lmed, lspread = robust_spread(norm.clamp_min(1e-12).log(), norm_spread)
+    lognorm = norm.clamp_min(1e-12).log()
+    lmed, lspread = robust_spread(lognorm, norm_spread)
     cmed, cspread = robust_spread(cos, cosine_spread)
     line, what = cmed - k * cspread, 'the trusted update' if trusted else 'the median update'
     agree = cos.quantile(0.75).item()  # the upper quartile: colluders sending one row can hold the median, not this
@@ -428,7 +430,7 @@ def update_outliers(w_global:torch.Tensor, # `P` global weights
     reasons = {}
     for i in range(len(d)):
         why = []
-        if not norm[i].clamp_min(1e-12).log() <= lmed + k * lspread:
+        if not lognorm[i] <= lmed + k * lspread:
             why.append(f'update norm {norm[i]:.3g} > {math.exp(lmed + k * lspread):.3g} (median {math.exp(lmed):.3g}, {k:g} log-spreads)')
         if not cos[i] >= line:
             why.append(f'cosine to {what} {cos[i]:.2f} < {line:.2f} (median {cmed:.2f} - {k:g} x {cspread:.2f}{", or 0" if floor else ""})')
