@@ -2,21 +2,25 @@
 
     python bench/generator.py                       # every recipe, the default quality bar, 2 threads
     python bench/generator.py --recipes today,critic1 --budget 60 --threads 2
+    python bench/generator.py --dataset fashion_mnist --recipes critic1-guided,critic1-guided-conv --budget 60 --consistency 2
+                                                    # the MLP pair against the convolutional pair, 60 s each
 
 Every recipe trains the conditional WGAN-GP (`fedwgan.wgan.train_gan`) on the server share of the default run
-(100 IID clients, 0.5% of each, seed 0). Every `--check` generator steps the bench draws the filter's validation set
+(100 IID clients, 0.5% of each, seed 0) of `--dataset`. Every `--check` generator steps the bench draws the filter's validation set
 (`sample(G, 100)`, seed 0) and measures it with the reference classifier against the test set, as notebook 03 does
 (class consistency, diversity relative to real digits, Frechet distance). A recipe's time is the training time
 before the first check that clears the bar (the checks' own time is not counted); it stops there, or at `--budget`
-seconds. The last column is each recipe's time relative to `today` (the recipe of the previous release).
-Uses $FEDWGAN_DATA for MNIST and $FEDWGAN_CACHE for the reference classifier (trained on first use).
+seconds (a bar no recipe can reach, such as `--consistency 2`, trains every recipe for the same seconds, so that the
+last checks compare what each buys per second). The last column is each recipe's time relative to `today` (the recipe
+of the previous release). Uses $FEDWGAN_DATA for the data and $FEDWGAN_CACHE for the dataset's reference classifier
+(trained on first use).
 """
 import argparse, copy, json, sys, time
 from pathlib import Path
 
 import torch
 
-from fedwgan.data import load_mnist, partition, server_share
+from fedwgan.data import dataset_info, load_dataset, partition, server_share
 from fedwgan.wgan import train_gan, sample, reference_classifier, sample_quality, share_classifier
 
 # name -> (train_gan settings, what it tries)
@@ -36,17 +40,19 @@ RECIPES = {
     'critic1-guided3': (dict(n_critic=1, lr=1e-3, guide='share', guide_weight=3.0), '1 critic step, guidance weighted 3'),
     'critic1-guided3-lazy4': (dict(n_critic=1, lr=1e-3, gp_every=4, guide='share', guide_weight=3.0), '1 critic step, penalty every 4th, guidance weighted 3'),
     'critic1-guided-batch128': (dict(n_critic=1, lr=1e-3, batch_size=128, guide='share'), '1 critic step, batch 128, guidance'),
+    'critic1-guided-conv': (dict(n_critic=1, lr=1e-3, guide='share', gan='conv'), 'critic1-guided with the convolutional (DCGAN-style) pair'),
 }
 
 
-def measure(names, budget=90.0, check=50, bar=(0.88, 0.95, 40.0), verbose=True):
+def measure(names, budget=90.0, check=50, bar=(0.88, 0.95, 40.0), verbose=True, dataset='mnist'):
     "For each recipe in `names`: training seconds to the first check that clears `bar` (consistency, diversity, Frechet), and the last check."
     for n in names:
         if n not in RECIPES: raise ValueError(f'unknown recipe {n!r}: choose from {", ".join(RECIPES)}')
-    x, y = load_mnist(True); x_test, y_test = load_mnist(False)
-    idx, _ = server_share(partition(y, 100, 'iid', seed=0), 0.005, seed=0)
+    info = dataset_info(dataset)
+    x, y = load_dataset(dataset, True); x_test, y_test = load_dataset(dataset, False)
+    idx, _ = server_share(partition(y, 100, 'iid', seed=0), info.share, seed=0)
     xs, ys = x[idx], y[idx]
-    ref = reference_classifier(progress=False)
+    ref = reference_classifier(progress=False, dataset=dataset)
     def quality(G):
         xv, yv = sample(G, 100, seed=0)
         return sample_quality(ref, xv, yv, x_test, y_test)
@@ -56,7 +62,7 @@ def measure(names, budget=90.0, check=50, bar=(0.88, 0.95, 40.0), verbose=True):
         settings = dict(settings)
         t_guide = 0.0
         if settings.get('guide') == 'share':
-            t = time.perf_counter(); settings['guide'] = share_classifier(xs, ys); t_guide = time.perf_counter() - t
+            t = time.perf_counter(); settings['guide'] = share_classifier(xs, ys, n_classes=info.n_classes); t_guide = time.perf_counter() - t
         state = dict(train=t_guide, last=None, hit=None, q=None, steps=0)
         class Done(Exception): pass
         def cb(step, G):
@@ -69,7 +75,7 @@ def measure(names, budget=90.0, check=50, bar=(0.88, 0.95, 40.0), verbose=True):
                 if state['train'] > budget: raise Done
             state['last'] = time.perf_counter()
         state['last'] = time.perf_counter()
-        try: train_gan(xs, ys, iters=100_000, seed=0, progress=False, callback=cb, **settings)
+        try: train_gan(xs, ys, iters=100_000, seed=0, progress=False, callback=cb, n_classes=info.n_classes, **settings)
         except Done: pass
         q = state['q']
         r = dict(recipe=n, what=what, seconds=state['hit'], steps=state['steps'], trained=state['train'],
@@ -102,12 +108,13 @@ def main():
     p.add_argument('--diversity', type=float, default=0.95)
     p.add_argument('--frechet', type=float, default=40)
     p.add_argument('--threads', type=int, default=2)
+    p.add_argument('--dataset', default='mnist', help='a registered dataset (fedwgan.data.DATASETS)')
     p.add_argument('--json', help='also write the results to this file')
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     print(f'python {" ".join(sys.argv)}\ntorch {torch.__version__}, {torch.get_num_threads()} threads; '
-          f'bar: consistency >= {a.consistency}, diversity >= {a.diversity}, Frechet <= {a.frechet}')
-    try: rows = measure(a.recipes.split(','), a.budget, a.check, (a.consistency, a.diversity, a.frechet))
+          f'{a.dataset}; bar: consistency >= {a.consistency}, diversity >= {a.diversity}, Frechet <= {a.frechet}')
+    try: rows = measure(a.recipes.split(','), a.budget, a.check, (a.consistency, a.diversity, a.frechet), dataset=a.dataset)
     except ValueError as e: p.error(str(e))
     print('\n' + table(rows))
     if a.json: Path(a.json).write_text(json.dumps(rows, indent=1) + '\n')

@@ -49,7 +49,12 @@ class Attack:
         if rnd < self.start_round: return torch.zeros(n, dtype=torch.bool)
         return torch.rand(n, generator=gen) < self.probability
 
-    def poison_data(self, x:torch.Tensor, y:torch.Tensor, gen:torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    def check_classes(self, n_classes:int):
+        "Raise a ValueError if the attack's parameters name a class the dataset does not have (called before any work)."
+
+    def poison_data(self, x:torch.Tensor, y:torch.Tensor, gen:torch.Generator,
+                    n_classes:int, # the dataset's number of classes
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
         "What an attacking client trains on: its own data, unless the attack poisons it."
         return x, y
 
@@ -98,18 +103,18 @@ class Scaling(Attack):
     def poison_weights(self, own, w_global, honest, gen, view=None): return _boost(own, w_global, self.scale)
 
 # %% ../nbs/02_attacks.ipynb #486106dc
-def add_trigger(x:torch.Tensor, # images `N x 1 x 28 x 28` in [-1, 1]
+def add_trigger(x:torch.Tensor, # images `N x C x H x W` in [-1, 1]
                 size:int=4, # side of the white square, in pixels
                ) -> torch.Tensor: # a copy with the trigger stamped in
-    "Stamp a `size x size` white square one pixel in from the bottom-right corner."
+    "Stamp a `size x size` white square one pixel in from the bottom-right corner, in every channel."
     x = x.clone()
     x[..., -1 - size:-1, -1 - size:-1] = 1.0
     return x
 
 # %% ../nbs/02_attacks.ipynb #0ffcf3c7
-def _check_labels(y):
-    if len(y) and not (0 <= int(y.min()) and int(y.max()) <= 9):
-        raise ValueError(f'labels must be digits 0..9, got values from {int(y.min())} to {int(y.max())}')
+def _check_labels(y, n_classes):
+    if len(y) and not (0 <= int(y.min()) and int(y.max()) < n_classes):
+        raise ValueError(f'labels must be classes 0..{n_classes - 1}, got values from {int(y.min())} to {int(y.max())}')
 
 @dataclass(frozen=True, kw_only=True)
 class DataAttack(Attack):
@@ -127,40 +132,44 @@ class DataAttack(Attack):
 # %% ../nbs/02_attacks.ipynb #ce0a44e6
 @dataclass(frozen=True, kw_only=True)
 class LabelFlip(DataAttack):
-    "Untargeted data poisoning: relabel every sample `y -> 9 - y`."
+    "Untargeted data poisoning: relabel every sample `y -> n_classes - 1 - y`."
     name = 'label_flip'
-    def poison_data(self, x, y, gen): _check_labels(y); return x, 9 - y
+    def poison_data(self, x, y, gen, n_classes): _check_labels(y, n_classes); return x, n_classes - 1 - y
 
 # %% ../nbs/02_attacks.ipynb #75477502
 def _digit_pairs(ps):
-    "`ps` as a tuple of `(source, target)` digit pairs (a JSON list of lists is accepted), or None if it is not one."
+    "`ps` as a tuple of `(source, target)` class pairs (a JSON list of lists is accepted), or None if it is not one."
     try: ps = tuple((int(s), int(t)) for s, t in ps) if all(isinstance(v, int) and not isinstance(v, bool) for p in ps for v in p) else None
     except (TypeError, ValueError): return None
-    ok = ps and all(s != t and {s, t} <= set(range(10)) for s, t in ps) and len({s for s, _ in ps}) == len(ps)
+    ok = ps and all(s != t and min(s, t) >= 0 for s, t in ps) and len({s for s, _ in ps}) == len(ps)
     return ps if ok else None
 
 @dataclass(frozen=True, kw_only=True)
 class TargetedFlip(DataAttack):
     "Targeted data poisoning: relabel only the `source -> target` pairs in `pairs`."
-    pairs:tuple=((7, 1),) # `(source, target)` digit pairs; each source at most once
+    pairs:tuple=((7, 1),) # `(source, target)` class pairs; each source at most once
     start_round:int=3 # wait for a model worth subverting: a boosted update from a random model wrecks it
     boost:float|None=None # automatic: model replacement
     name, targeted = 'targeted_flip', True
     def __post_init__(self):
         super().__post_init__()
-        check_setting('pairs', self.pairs, _digit_pairs, 'a non-empty list of (source, target) digit pairs, source != target, each source once')
+        check_setting('pairs', self.pairs, _digit_pairs, 'a non-empty list of (source, target) class pairs, source != target, each source once')
         object.__setattr__(self, 'pairs', _digit_pairs(self.pairs))
-    def relabel(self) -> torch.Tensor:
-        "The label each digit is given: `t` for a source `s`, itself otherwise."
-        m = torch.arange(10)
+    def check_classes(self, n_classes):
+        top = max(max(p) for p in self.pairs)
+        if top >= n_classes: raise ValueError(f'pairs={[list(p) for p in self.pairs]} names class {top}, but the dataset has classes 0..{n_classes - 1}')
+    def relabel(self, n_classes:int) -> torch.Tensor:
+        "The label each class is given: `t` for a source `s`, itself otherwise."
+        self.check_classes(n_classes)
+        m = torch.arange(n_classes)
         for s, t in self.pairs: m[s] = t
         return m
-    def poison_data(self, x, y, gen): _check_labels(y); return x, self.relabel().to(y.device)[y]
+    def poison_data(self, x, y, gen, n_classes): _check_labels(y, n_classes); return x, self.relabel(n_classes).to(y.device)[y]
     @torch.no_grad()
     def success_rate(self, model, w, x, y):
         "Share of the test images of the source classes that the weights `w` read as their target."
         src = torch.isin(y, torch.tensor([s for s, _ in self.pairs], device=y.device))
-        return evaluate(model, w, x[src], self.relabel().to(y.device)[y[src]]).accuracy
+        return evaluate(model, w, x[src], self.relabel(max(int(y.max()) + 1, 1 + max(max(p) for p in self.pairs))).to(y.device)[y[src]]).accuracy
 
 # %% ../nbs/02_attacks.ipynb #c310ebb7
 @dataclass(frozen=True, kw_only=True)
@@ -174,11 +183,13 @@ class Backdoor(DataAttack):
     name, targeted = 'backdoor', True
     def __post_init__(self):
         super().__post_init__()
-        check_setting('target', self.target, lambda v: 0 <= v <= 9, 'a digit 0..9', int)
+        check_setting('target', self.target, lambda v: v >= 0, 'a class label, an integer >= 0', int)
         check_setting('fraction', self.fraction, lambda v: 0 < v <= 1, 'a number in (0, 1]', float)
         check_setting('size', self.size, lambda v: 1 <= v <= 8, 'an integer in 1..8', int)
-    def poison_data(self, x, y, gen):
-        _check_labels(y)
+    def check_classes(self, n_classes):
+        if self.target >= n_classes: raise ValueError(f'target={self.target} is not a class of the dataset, whose classes are 0..{n_classes - 1}')
+    def poison_data(self, x, y, gen, n_classes):
+        _check_labels(y, n_classes); self.check_classes(n_classes)
         i = torch.randperm(len(y), generator=gen)[:max(1, round(self.fraction * len(y)))].to(y.device)
         x, y = x.clone(), y.clone()
         x[i], y[i] = add_trigger(x[i], self.size), self.target

@@ -35,17 +35,18 @@ def _add_config_options(p:argparse.ArgumentParser, # the parser (or subparser) t
 
 # %% ../nbs/08_cli.ipynb #73500897
 def _registry_names() -> dict:
-    "The names the partition, the attack and the defense may take (this loads the library, and PyTorch)."
-    from fedwgan.data import SCHEMES
+    "The names the dataset, the model, the partition, the attack and the defense may take (this loads the library, and PyTorch)."
+    from fedwgan.data import SCHEMES, DATASETS
+    from fedwgan.federated import MODELS
     from fedwgan.attacks import ATTACKS
     from fedwgan.filtering import DEFENSES
-    return {'partition': list(SCHEMES), 'attack': ['none', *ATTACKS], 'defense': list(DEFENSES)}
+    return {'dataset': list(DATASETS), 'model': list(MODELS), 'partition': list(SCHEMES), 'attack': ['none', *ATTACKS], 'defense': list(DEFENSES)}
 
 def parser(names:dict|None=None, # see `_add_config_options`
           ) -> argparse.ArgumentParser:
     "The `fedwgan` command's parser: `fedwgan run` and `fedwgan compare`."
     p = argparse.ArgumentParser(prog='fedwgan', description=(
-        'Robust federated learning with a WGAN-GP filter, on MNIST. '
+        'Robust federated learning with a WGAN-GP filter, on MNIST, Fashion-MNIST or CIFAR-10, on the CPU or a GPU. '
         '"fedwgan run" runs one experiment (attack, defense, partition, ...) and writes its results folder; '
         '"fedwgan compare" runs a grid of attacks x defenses and prints a markdown table. '
         'See "fedwgan run --help" and "fedwgan compare --help".'))
@@ -79,8 +80,9 @@ def _config(a:argparse.Namespace, base:Config|None=None) -> Config:
     return replace(base, **{f.name: getattr(a, f.name) for f in fields(Config) if hasattr(a, f.name)})
 
 def default_out(config:Config) -> Path:
-    "`fedwgan-results/<attack>-<defense>-<partition>-seed<seed>`."
-    return Path('fedwgan-results')/f'{config.attack}-{config.defense}-{config.partition}-seed{config.seed}'
+    "`fedwgan-results/<attack>-<defense>-<partition>-seed<seed>`, the dataset's name in front for a dataset other than MNIST."
+    prefix = '' if config.dataset == 'mnist' else f'{config.dataset}-'
+    return Path('fedwgan-results')/f'{prefix}{config.attack}-{config.defense}-{config.partition}-seed{config.seed}'
 
 # %% ../nbs/08_cli.ipynb #498488b3
 def clean_accuracy(folder:str|Path) -> float:
@@ -113,8 +115,8 @@ def run_command(a:argparse.Namespace):
     config = _config(a, base)
     clean = clean_accuracy(a.clean) if a.clean else None
     out = out or default_out(config)
-    print(f'fedwgan run: {config.attack} vs {config.defense}, {config.partition}, {config.clients} clients '
-          f'({config.clients_per_round} per round, {config.malicious:.0%} malicious), {config.rounds} rounds -> {out}', flush=True)
+    print(f'fedwgan run: {config.dataset}, {config.attack} vs {config.defense}, {config.partition}, {config.clients} clients '
+          f'({config.clients_per_round} per round, {config.malicious:.0%} malicious), {config.rounds} rounds, on {config.device} -> {out}', flush=True)
     run = run_experiment(config, out, a.resume, clean, progress=False, log=_print_round)
     save_plots(run, out)
     print(describe(run.summary))

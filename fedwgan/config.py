@@ -22,7 +22,9 @@ MOVED = {'generator_iters': 'iters', 'generator_lr': 'lr', 'n_per_class': 'n_per
 @dataclass
 class Config:
     "Every setting of one experiment, checked when made."
-    data:str|None = setting(None, 'MNIST data root (default: $FEDWGAN_DATA, else ~/.cache/fedwgan)')
+    data:str|None = setting(None, 'data root (default: $FEDWGAN_DATA, else ~/.cache/fedwgan)')
+    dataset:str = setting('mnist', 'the dataset, a name of fedwgan.data.DATASETS: mnist, fashion_mnist, cifar10')
+    model:str|None = setting(None, "the clients' model, a name of fedwgan.federated.MODELS (default: the dataset's own)")
     partition:str = setting('iid', 'how the training set is split among the clients (fedwgan.data.SCHEMES)')
     alpha:float = setting(0.5, 'Dirichlet concentration (partition dirichlet); smaller is more skewed')
     classes_per_client:int = setting(2, 'classes each client holds (partition shards)')
@@ -40,18 +42,20 @@ class Config:
     defense:str = setting('wgan_gp_filter', 'a defense of fedwgan.filtering.DEFENSES')
     defense_params:dict = setting({}, 'the defense\'s parameters as JSON, e.g. \'{"rule": "threshold", "value": 0.5}\' '
                                       'or \'{"iters": 2000}\' for the WGAN-GP filter\'s generator (notebook 04)')
-    share:float = setting(0.005, 'share of every client\'s samples given to the server, in (0, 1]')
+    share:float|None = setting(None, 'share of every client\'s samples given to the server, in (0, 1] (default: the dataset\'s own, 0.005 for MNIST)')
     seed:int = setting(0, 'seeds the partition, the share, the malicious clients, training, attacks and defense, in [0, 2**30)')
-    device:str = setting('cpu', 'where tensors live; only cpu in this release')
+    device:str = setting('cpu', "where tensors live: cpu, cuda, cuda:N, mps, or auto (the best this machine has)")
 
     def __post_init__(self):
-        from fedwgan.data import SCHEMES, check_setting
-        from fedwgan.federated import Streams
+        from fedwgan.data import SCHEMES, check_setting, dataset_info
+        from fedwgan.federated import Streams, make_model, resolve_device
         from fedwgan.filtering import build_defense
         check_setting('data', self.data, None, 'a folder name (text), or null for the default', str, optional=True)
+        info = dataset_info(self.dataset)
+        if self.model is not None: make_model(self.model, info.shape, info.n_classes)  # checks the name (and that it fits the images)
         check_setting('partition', self.partition, lambda v: v in SCHEMES, f'one of {", ".join(SCHEMES)}', str)
         check_setting('alpha', self.alpha, lambda v: v > 0, 'a positive number', float)
-        check_setting('classes_per_client', self.classes_per_client, lambda v: 1 <= v <= 10, 'an integer in 1..10', int)
+        check_setting('classes_per_client', self.classes_per_client, lambda v: 1 <= v <= info.n_classes, f'an integer in 1..{info.n_classes} (the classes of {self.dataset})', int)
         check_setting('clients', self.clients, lambda v: v >= 1, 'an integer >= 1', int)
         check_setting('clients_per_round', self.clients_per_round, lambda v: 1 <= v <= self.clients,
                       f'an integer between 1 and the number of clients ({self.clients})', int)
@@ -59,13 +63,21 @@ class Config:
         for name in ('rounds', 'epochs', 'batch_size'): check_setting(name, getattr(self, name), lambda v: v >= 1, 'an integer >= 1', int)
         check_setting('eval_every', self.eval_every, lambda v: v >= 1, 'null (the default period) or an integer >= 1', int, optional=True)
         check_setting('lr', self.lr, lambda v: v > 0, 'a positive number', float)
-        check_setting('share', self.share, lambda v: 0 < v <= 1, 'a number in (0, 1]', float)
+        check_setting('share', self.share, lambda v: 0 < v <= 1, "null (the dataset's own) or a number in (0, 1]", float, optional=True)
         Streams(self.seed)  # checks the seed
-        check_setting('device', self.device, lambda v: v == 'cpu', "'cpu' (the only device this release runs on)", str)
-        self.make_attack()  # the attack's own checks (name, parameters, start round)
+        resolve_device(self.device)  # a device this machine does not have fails here, before any data is read
+        attack = self.make_attack()  # the attack's own checks (name, parameters, start round)
+        if attack is not None: attack.check_classes(info.n_classes)
         check_setting('defense', self.defense, None, 'the name of a defense', str)
         check_setting('defense_params', self.defense_params, None, 'a JSON object of the defense\'s parameters', dict)
         build_defense(self.defense, **self.defense_params)  # the defense's own checks; nothing is trained
+
+    def resolved(self) -> 'Config':
+        "A copy with the dataset's defaults written in: its model and its share."
+        from dataclasses import replace
+        from fedwgan.data import dataset_info
+        info = dataset_info(self.dataset)
+        return replace(self, model=self.model or info.model, share=self.share if self.share is not None else info.share)
 
     def make_attack(self):
         "The configured attack (None for 'none')."

@@ -14,26 +14,27 @@ from pathlib import Path
 import torch
 
 from .config import Config
-from .data import load_mnist, partition, server_share, save_atomic, percent, ratio
-from .federated import LeNet5, Federation, Streams, RoundRecord, rates
+from .data import dataset_info, load_dataset, partition, server_share, save_atomic, percent, ratio
+from .federated import make_model, resolve_device, Federation, Streams, RoundRecord, rates
 from .attacks import choose_malicious
 from .filtering import make_defense
 
 # %% ../nbs/06_experiment.ipynb #0188ac22
 def setup(config:Config) -> tuple[Federation, float]: # the federation, and the seconds spent setting up the defense
-    "Load the data, partition it, take the share, choose the malicious clients, make the attack and the defense."
-    streams = Streams(config.seed)
-    (x, y), (x_test, y_test) = load_mnist(True, config.data), load_mnist(False, config.data)
-    if config.clients > len(y):
-        raise ValueError(f'clients={config.clients} is out of range: must be at most the number of training samples ({len(y)})')
-    parts = partition(y, config.clients, config.partition, alpha=config.alpha,
-                      classes_per_client=config.classes_per_client, seed=streams.seed)
-    idx, _ = server_share(parts, config.share, seed=streams.seed)
-    malicious = choose_malicious(config.clients, config.malicious, streams)
-    model, t = LeNet5(), time.perf_counter()
-    defense = make_defense(config.defense, model, (x[idx], y[idx]), streams.seed, **config.defense_params)
-    return (Federation(model, x, y, parts, x_test, y_test, config.clients_per_round, config.epochs, config.batch_size,
-                       config.lr, streams, defense, config.make_attack(), malicious, config.eval_every), time.perf_counter() - t)
+    "Load the data onto the device, partition it, take the share, choose the malicious clients, make the model, the attack and the defense."
+    streams, c, info = Streams(config.seed), config.resolved(), dataset_info(config.dataset)
+    dev = resolve_device(config.device)
+    (x, y), (x_test, y_test) = load_dataset(c.dataset, True, c.data), load_dataset(c.dataset, False, c.data)
+    if c.clients > len(y):
+        raise ValueError(f'clients={c.clients} is out of range: must be at most the number of training samples ({len(y)})')
+    parts = partition(y, c.clients, c.partition, alpha=c.alpha, classes_per_client=c.classes_per_client, seed=streams.seed)
+    idx, _ = server_share(parts, c.share, seed=streams.seed)
+    malicious = choose_malicious(c.clients, c.malicious, streams)
+    x, y, x_test, y_test = x.to(dev), y.to(dev), x_test.to(dev), y_test.to(dev)
+    model, t = make_model(c.model, info.shape, info.n_classes).to(dev), time.perf_counter()
+    defense = make_defense(c.defense, model, (x[idx.to(dev)], y[idx.to(dev)]), streams.seed, info, **c.defense_params)
+    return (Federation(model, x, y, parts, x_test, y_test, c.clients_per_round, c.epochs, c.batch_size,
+                       c.lr, streams, defense, c.make_attack(), malicious, c.eval_every), time.perf_counter() - t)
 
 # %% ../nbs/06_experiment.ipynb #fcafaa4b
 def _lock_file(f):
@@ -47,9 +48,10 @@ def _lock_file(f):
 
 def _digest(lines:list[str]) -> str: return hashlib.sha256(''.join(l + '\n' for l in lines).encode()).hexdigest()
 
-def _settings(config:Config) -> dict:
-    "Every setting but the data folder, as JSON holds them (a tuple and a list of the same values are one setting)."
-    return json.loads(json.dumps({k: v for k, v in asdict(config).items() if k != 'data'}))
+def _settings(config:Config|dict) -> dict:
+    "Every setting but the data folder, the dataset's defaults written in, as JSON holds them (a tuple and a list of the same values are one setting)."
+    if isinstance(config, dict): config = Config(**{k: v for k, v in config.items() if k != 'data'})  # as an earlier version saved them
+    return json.loads(json.dumps({k: v for k, v in asdict(config.resolved()).items() if k != 'data'}))
 
 # %% ../nbs/06_experiment.ipynb #f1f9b4e3
 class ResultsFolder:
@@ -140,8 +142,10 @@ class ResultsFolder:
         if not isinstance(state, dict) or not keys <= set(state) or state['format'] != 1:
             raise ValueError(f'{p} is not the state of a fedwgan run (it lacks {", ".join(sorted(keys - set(state))) if isinstance(state, dict) else "everything"}); {fix}')
         mine = _settings(config)
-        if state['config'] != mine:
-            differ = [f'{k} {state["config"].get(k)!r} vs {v!r}' for k, v in mine.items() if state['config'].get(k) != v]
+        try: saved = _settings(state['config'])
+        except (TypeError, ValueError): saved = state['config']
+        if saved != mine:
+            differ = [f'{k} {saved.get(k)!r} vs {v!r}' for k, v in mine.items() if saved.get(k) != v]
             raise ValueError(f'{p} was saved by a run with other settings ({", ".join(differ)}) than {self.path}/config.json; {fix}')
         if not (isinstance(state['round'], int) and 0 <= state['round'] <= config.rounds):
             raise ValueError(f'{p} was saved after round {state["round"]!r}, outside this run\'s rounds 1..{config.rounds}; {fix}')
@@ -225,7 +229,9 @@ def run_experiment(config:Config, # the experiment
         if state is not None:
             if state['w'].shape != (sum(p.numel() for p in fed.model.parameters()),):
                 raise ValueError(f'{folder.path}/state.pt holds the weights of another model; start the run again in a new folder')
-            w = state['w']; fed.streams.load_state_dict(state['streams']); fed.defense.load_state_dict(state['defense'])
+            dev = fed.x.device  # a state is read onto the CPU; the run continues on its device
+            w = state['w'].to(dev); fed.streams.load_state_dict(state['streams'])
+            fed.defense.load_state_dict({k: v.to(dev) if isinstance(v, torch.Tensor) else v for k, v in state['defense'].items()})
         if folder: folder.begin(config, history)
         samples = {}
         def on_round(record, w):

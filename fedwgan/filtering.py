@@ -17,9 +17,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.func import functional_call, vmap
 
-from .data import check_setting, percent
-from .federated import LeNet5, unflatten, set_weights, model_logits, local_train, Decision, Defense, FedAvg, average_kept, fedavg
-from .wgan import Generator, MAX_PER_CLASS, train_data_free, sample, share_generator
+from .data import check_setting, percent, DatasetInfo, MNIST
+from .federated import make_model, unflatten, set_weights, model_logits, local_train, Decision, Defense, FedAvg, average_kept, fedavg
+from .wgan import GAN_PAIRS, make_gan, MAX_PER_CLASS, train_data_free, sample, share_generator
 
 # %% ../nbs/04_filtering.ipynb #fecce703
 @dataclass
@@ -45,7 +45,7 @@ SCORE_METHODS = {'loop': _logits_loop, 'batched': _logits_batched} # the ways `s
 def score_models(model:nn.Module, # the architecture
                  rows:torch.Tensor, # `K x P` weights, one model per row
                  x:torch.Tensor, y:torch.Tensor, # the validation images and labels, on `rows`' device
-                 n_classes:int=10,
+                 n_classes:int|None=None, # the model's number of outputs if None
                  chunk:int=100, # images evaluated at once (by one model, or by all `K` with 'batched')
                  method:str|None=None, # 'loop' or 'batched' (see `SCORE_METHODS`); None: 'loop' on the CPU, 'batched' on an accelerator
                 ) -> Scores:
@@ -54,6 +54,7 @@ def score_models(model:nn.Module, # the architecture
     check_setting('method', method, lambda v: v in SCORE_METHODS, f'None or one of {", ".join(SCORE_METHODS)}', str, optional=True)
     method = method or ('loop' if rows.device.type == 'cpu' else 'batched')
     logits = SCORE_METHODS[method](model, rows, x, chunk)  # K x N x C
+    n_classes = n_classes or logits.shape[-1]
     correct = (logits.argmax(-1) == y).float()
     loss = F.cross_entropy(logits.transpose(1, 2), y.expand(len(rows), -1), reduction='none').mean(1)
     per_class = torch.zeros(len(rows), n_classes, device=y.device).index_add_(1, y, correct) / y.bincount(minlength=n_classes)
@@ -116,7 +117,7 @@ def relative(scores:Scores, # the clients' scores
         for c in lost[i].nonzero().flatten().tolist():
             why.append(f'class {c}: {percent(scores.per_class[i, c])} vs median {percent(class_med[c])}')
         if why: reasons[i] = '; '.join(why)
-    return torch.tensor([i not in reasons for i in range(len(acc))]), reasons
+    return torch.tensor([i not in reasons for i in range(len(acc))], device=acc.device), reasons
 
 # %% ../nbs/04_filtering.ipynb #8a33f034
 def kmeans(scores:Scores, # the clients' scores
@@ -127,7 +128,7 @@ def kmeans(scores:Scores, # the clients' scores
     check_setting('iters', iters, lambda v: v >= 1, 'an integer >= 1', int)
     f = torch.cat([scores.accuracy[:, None], scores.per_class], 1)
     lo, hi = scores.accuracy.argmin(), scores.accuracy.argmax()
-    if len(f) < 3 or scores.accuracy[lo] == scores.accuracy[hi]: return torch.ones(len(f), dtype=torch.bool), {}
+    if len(f) < 3 or scores.accuracy[lo] == scores.accuracy[hi]: return torch.ones(len(f), dtype=torch.bool, device=f.device), {}
     centres = f[torch.stack([lo, hi])]
     for _ in range(iters):
         label = torch.cdist(f, centres).argmin(1)
@@ -245,7 +246,7 @@ class FLTrust(Defense):
         check_setting('lr', self.lr, lambda v: v > 0, 'a positive number', float)
         self.model = self.root = None
 
-    def setup(self, model, share=None, seed=0):
+    def setup(self, model, share=None, seed=0, dataset=MNIST):
         if share is None: raise ValueError(f'defense {self.name!r} needs the server share as its root dataset: pass share=(x, y)')
         self.model, self.root, self.seed = model, share, seed
         return self
@@ -262,7 +263,7 @@ class FLTrust(Defense):
 def _fingerprint(w:torch.Tensor) -> bytes: return hashlib.blake2b(w.detach().cpu().numpy().tobytes(), digest_size=16).digest()
 
 def chance_note(accuracy:torch.Tensor, # `K` validation accuracies of the round's clients
-                n_classes:int=10) -> list[str]: # a note, or none
+                n_classes:int) -> list[str]: # a note, or none
     "A note when the median client scores at most 1.5 times chance: the validation set cannot tell such models apart."
     med = accuracy.median().item() if len(accuracy) else math.nan
     if med <= 1.5 / n_classes:
@@ -282,8 +283,8 @@ class Filter(Defense):
         self.model = self.x = self.y = None
         self._scored = {}
 
-    def setup(self, model, share=None, seed=0):
-        self.model, self.seed = model, seed
+    def setup(self, model, share=None, seed=0, dataset=MNIST):
+        self.model, self.seed, self.dataset = model, seed, dataset
         return self
 
     def validation_digits(self, per_class=10):
@@ -335,10 +336,10 @@ class ShareFilter(Filter):
     "The filter scored on the real share itself: no generator."
     name = 'share_filter'
     cost = 1.05
-    def setup(self, model, share=None, seed=0):
+    def setup(self, model, share=None, seed=0, dataset=MNIST):
         if share is None: raise ValueError(f'defense {self.name!r} scores clients on the server share: pass share=(x, y)')
         self.x, self.y = share
-        return super().setup(model, share, seed)
+        return super().setup(model, share, seed, dataset)
 
 # %% ../nbs/04_filtering.ipynb #96137b80
 def _check_generator_settings(f):
@@ -346,6 +347,7 @@ def _check_generator_settings(f):
     check_setting('iters', f.iters, lambda v: v >= 1, 'an integer >= 1', int)
     check_setting('lr', f.lr, lambda v: v > 0, 'a positive number', float)
     check_setting('n_per_class', f.n_per_class, lambda v: 1 <= v <= MAX_PER_CLASS, f'an integer in 1..{MAX_PER_CLASS}', int)
+    check_setting('gan', f.gan, lambda v: v in GAN_PAIRS, f"null (the dataset's own) or one of {', '.join(GAN_PAIRS)}", str, optional=True)
 
 @dataclass
 class WGANGPFilter(Filter):
@@ -356,6 +358,7 @@ class WGANGPFilter(Filter):
     guide:bool = True # guide the generator with a LeNet-5 trained on the share (notebook 03)
     n_per_class:int = 100 # generated validation digits per class
     cache:bool = True # keep the trained generator in `cache_dir()`, keyed by the share and these settings
+    gan:str|None = None # the generator/critic pair of `GAN_PAIRS`; None: the dataset's own
     name = 'wgan_gp_filter'
     cost = 1.15
 
@@ -366,11 +369,12 @@ class WGANGPFilter(Filter):
         check_setting('guide', self.guide, None, 'true or false', bool)
         check_setting('n_critic', self.n_critic, lambda v: v >= 1, 'an integer >= 1', int)
 
-    def setup(self, model, share=None, seed=0):
+    def setup(self, model, share=None, seed=0, dataset=MNIST):
         if share is None: raise ValueError(f'defense {self.name!r} trains its generator on the server share: pass share=(x, y)')
-        G = share_generator(*share, iters=self.iters, lr=self.lr, n_critic=self.n_critic, seed=seed, guide=self.guide, cache=self.cache)
+        G = share_generator(*share, iters=self.iters, lr=self.lr, n_critic=self.n_critic, seed=seed, guide=self.guide, cache=self.cache,
+                            gan=self.gan or dataset.gan, n_classes=dataset.n_classes)
         self.x, self.y = sample(G, self.n_per_class, seed=seed)
-        return super().setup(model, share, seed)
+        return super().setup(model, share, seed, dataset)
 
 # %% ../nbs/04_filtering.ipynb #8e86a335
 @dataclass
@@ -379,6 +383,7 @@ class DataFreeFilter(Filter):
     iters:int = 400 # generator steps per new global model (warm-started from the last generator)
     lr:float = 1e-4 # Adam learning rate (notebook 03)
     n_per_class:int = 100 # generated validation digits per class
+    gan:str|None = None # the generator pair of `GAN_PAIRS`; None: the dataset's own
     name = 'data_free_filter'
     cost = 3.4 # its generator trains again every round
 
@@ -392,9 +397,16 @@ class DataFreeFilter(Filter):
         if self.model is None: raise _not_set_up(self)
         if self.trained_for is not None and torch.equal(self.trained_for, w_global): return
         classifier = set_weights(copy.deepcopy(self.model), w_global)
-        self.generator, _ = train_data_free(classifier, self.iters, self.lr, generator=self.generator, seed=self.seed, progress=False)
+        self.generator, _ = train_data_free(classifier, self.iters, self.lr, generator=self.fresh_generator() if self.generator is None else self.generator,
+                                            seed=self.seed, progress=False)
         self.x, self.y = sample(self.generator, self.n_per_class, seed=self.seed)
         self.trained_for = w_global.clone()
+
+    def fresh_generator(self) -> nn.Module:
+        "An untrained generator of this filter's pair, for the dataset's images, from the run's seed."
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            return make_gan(self.gan or self.dataset.gan, self.dataset.shape, self.dataset.n_classes)[0]
 
     def state_dict(self):
         if self.generator is None: return {}
@@ -404,7 +416,7 @@ class DataFreeFilter(Filter):
         if not state: self.generator = self.trained_for = self.x = self.y = None; return
         missing = {'generator', 'trained_for', 'x', 'y'} - set(state)
         if missing: raise ValueError(f'the saved state of {self.name!r} lacks {", ".join(sorted(missing))}: it belongs to another defense')
-        self.generator = Generator(); self.generator.load_state_dict(state['generator']); self.generator.eval()
+        self.generator = self.fresh_generator(); self.generator.load_state_dict(state['generator']); self.generator.eval()
         self.trained_for, self.x, self.y = state['trained_for'], state['x'], state['y']
 
 # %% ../nbs/04_filtering.ipynb #d14e233f
@@ -435,7 +447,7 @@ def update_outliers(w_global:torch.Tensor, # `P` global weights
         if not cos[i] >= line:
             why.append(f'cosine to {what} {cos[i]:.2f} < {line:.2f} (median {cmed:.2f} - {k:g} x {cspread:.2f}{", or 0" if floor else ""})')
         if why: reasons[i] = '; '.join(why)
-    return torch.tensor([i not in reasons for i in range(len(d))]), reasons, {'norm': norm.tolist(), 'cosine': cos.tolist()}
+    return torch.tensor([i not in reasons for i in range(len(d))], device=rows.device), reasons, {'norm': norm.tolist(), 'cosine': cos.tolist()}
 
 # %% ../nbs/04_filtering.ipynb #d13b4547
 def centered_clip(updates:torch.Tensor, # `K x P` the survivors' updates `w_i - w_global`
@@ -480,7 +492,7 @@ class GuardedFilter(WGANGPFilter):
         self.momentum, self._server = None, (None, None)  # the last aggregate update; the server's update and its global model
 
     def aggregate(self, w_global, rows, counts, idx):
-        keep, reasons, table, notes = self.judge(w_global, rows, idx) if self.validate else (torch.ones(len(idx), dtype=torch.bool), {}, {}, [])
+        keep, reasons, table, notes = self.judge(w_global, rows, idx) if self.validate else (torch.ones(len(idx), dtype=torch.bool, device=idx.device), {}, {}, [])
         if self.update_check:
             trusted = self.server_update(w_global) if self.centre == 'generated' else None
             ok, why, measured = update_outliers(w_global, rows[idx], self.k_update, centre=trusted)
@@ -538,10 +550,11 @@ def build_defense(name:str, # one of `DEFENSES`
 
 # %% ../nbs/04_filtering.ipynb #b74982db
 def make_defense(name:str, # one of `DEFENSES`
-                 model:nn.Module|None=None, # the architecture; `LeNet5()` if None
+                 model:nn.Module|None=None, # the architecture; the dataset's default model if None
                  share:tuple[torch.Tensor, torch.Tensor]|None=None, # the server share `(x, y)`, for FLTrust and the share and WGAN-GP filters
                  seed:int=0, # the run's seed, for the defense's own draws
+                 dataset:DatasetInfo=MNIST, # the dataset's description
                  **params, # the defense's parameters (see `build_defense`)
                 ) -> Defense:
     "The defense called `name`, set up and ready to be called as `defense(w_global, rows, counts)`."
-    return build_defense(name, **params).setup(model or LeNet5(), share, seed)
+    return build_defense(name, **params).setup(model or make_model(dataset.model, dataset.shape, dataset.n_classes), share, seed, dataset)

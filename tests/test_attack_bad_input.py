@@ -30,9 +30,9 @@ def test_unknown_parameter_lists_the_attacks_parameters():
     ('scaling', dict(scale=0.5), 'a number > 1'),
     ('label_flip', dict(boost=0.5), 'a number >= 1'),
     ('targeted_flip', dict(pairs=()), 'non-empty list'),
-    ('targeted_flip', dict(pairs=((7, 10),)), 'digit pairs'),
+    ('targeted_flip', dict(pairs=((7, -1),)), 'class pairs'),
     ('targeted_flip', dict(pairs=((7, 1), (7, 2))), 'each source once'),
-    ('backdoor', dict(target=-1), 'a digit 0..9'),
+    ('backdoor', dict(target=-1), 'a class label'),
     ('backdoor', dict(fraction=1.5), 'a number in (0, 1]'),
     ('backdoor', dict(size=20), 'an integer in 1..8'),
     ('alie', dict(z=-1.0), 'None (automatic) or a positive number'),
@@ -84,9 +84,19 @@ def test_malicious_fraction_in_unit_interval(fraction):
         choose_malicious(100, fraction, Streams(0))
 
 
-def test_data_attacks_refuse_labels_that_are_not_digits():
-    with pytest.raises(ValueError, match='labels must be digits 0..9'):
-        make_attack('label_flip').poison_data(X[:3], torch.tensor([0, 5, 12]), torch.Generator())
+def test_data_attacks_refuse_labels_outside_the_classes():
+    with pytest.raises(ValueError, match='labels must be classes 0..9'):
+        make_attack('label_flip').poison_data(X[:3], torch.tensor([0, 5, 12]), torch.Generator(), 10)
+    with pytest.raises(ValueError, match='labels must be classes 0..4'):  # a dataset of 5 classes
+        make_attack('targeted_flip', pairs=[[1, 2]]).poison_data(X[:3], torch.tensor([0, 4, 5]), torch.Generator(), 5)
+    assert make_attack('label_flip').poison_data(X[:3], torch.tensor([0, 1, 4]), torch.Generator(), 5)[1].tolist() == [4, 3, 0]
+
+
+def test_targeted_attacks_check_their_classes_against_the_dataset():
+    with pytest.raises(ValueError, match='target=5 is not a class of the dataset, whose classes are 0..4'):
+        make_attack('backdoor', target=5).poison_data(X[:3], torch.tensor([0, 1, 2]), torch.Generator(), 5)
+    with pytest.raises(ValueError, match=r'pairs=\[\[7, 1\]\] names class 7, but the dataset has classes 0..4'):
+        make_attack('targeted_flip').check_classes(5)
 
 
 def test_a_tiny_attacked_run_records_the_attackers():

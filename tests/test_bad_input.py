@@ -65,7 +65,7 @@ def test_corrupted_magic_number(mnist_copy):
 
 def test_labels_out_of_range(mnist_copy):
     write_idx(mnist_copy / 'MNIST' / 'raw' / 't10k-labels-idx1-ubyte', torch.tensor([0, 1, 200, 3, 4], dtype=torch.uint8))
-    with pytest.raises(ValueError, match='holds labels up to 200, but MNIST labels are the digits 0..9'): load(mnist_copy)
+    with pytest.raises(ValueError, match='labels range from 0 up to 200, but mnist labels are 0..9'): load(mnist_copy)
 
 
 def test_label_count_differs_from_image_count(mnist_copy):

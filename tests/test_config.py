@@ -16,7 +16,7 @@ from fedwgan.experiment import run_experiment
     ('malicious', 1), ('malicious', None), ('attack', 3), ('attack_params', [1]), ('attack_start', True),
     ('attack_start', 0), ('rounds', True), ('rounds', '10'), ('epochs', 1.5), ('batch_size', 0), ('lr', math.nan),
     ('lr', math.inf), ('defense', None), ('defense_params', 'k=3'), ('share', 0), ('seed', 2**63), ('seed', -1),
-    ('seed', 1.0), ('device', 'cuda'), ('data', 3),
+    ('seed', 1.0), ('device', 'gpu'), ('device', 'cuda:x'), ('data', 3), ('dataset', 'emnist'), ('model', 'resnet'),
 ])
 def test_every_field_is_type_and_range_checked(field, value):
     with pytest.raises(ValueError, match=f'{field}=.* is out of range'):

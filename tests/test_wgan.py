@@ -74,16 +74,17 @@ def test_cache_folder_order(tmp_path, monkeypatch):
     assert cache_dir(tmp_path / 'arg') == tmp_path / 'arg'
 
 
-def _tiny_mnist(train=True, root=None):
+def _tiny_mnist(name='mnist', train=True, root=None):
+    assert name == 'mnist'
     return X, Y
 
 
 def test_reference_classifier_is_cached_and_keyed(tmp_path, monkeypatch):
-    monkeypatch.setattr(wgan, 'load_mnist', _tiny_mnist)  # train on 40 toy images: fast
+    monkeypatch.setattr(wgan, 'load_dataset', _tiny_mnist)  # train on 40 toy images: fast
     first = reference_classifier(epochs=1, seed=2, cache=tmp_path, progress=False)
     files = list(tmp_path.iterdir())
     assert [f.name for f in files] == [f"reference_lenet5_v{REFERENCE_RECIPE['version']}_epochs1_seed2.pt"]
-    monkeypatch.setattr(wgan, 'load_mnist', lambda *a, **k: pytest.fail('a cached classifier must not retrain'))
+    monkeypatch.setattr(wgan, 'load_dataset', lambda *a, **k: pytest.fail('a cached classifier must not retrain'))
     again = reference_classifier(epochs=1, seed=2, cache=tmp_path, progress=False)
     assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), again.state_dict().values()))
 
@@ -94,7 +95,7 @@ def test_stale_or_broken_cache_is_retrained_with_a_warning(tmp_path, monkeypatch
     if content == 'recipe':
         torch.save(dict(recipe=dict(REFERENCE_RECIPE, epochs=1, seed=0, lr=0.5), state_dict=LeNet5().state_dict()), path)
     else: path.write_bytes(b'not a checkpoint')
-    monkeypatch.setattr(wgan, 'load_mnist', _tiny_mnist)
+    monkeypatch.setattr(wgan, 'load_dataset', _tiny_mnist)
     with pytest.warns(UserWarning, match='cannot be used .* training them anew'):
         reference_classifier(epochs=1, cache=tmp_path, progress=False)
     saved = torch.load(path, weights_only=True)

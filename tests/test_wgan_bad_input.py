@@ -15,12 +15,18 @@ def test_empty_share():
         train_gan(X[:0], Y[:0], iters=1, progress=False)
 
 
-@pytest.mark.parametrize('x, fix', [(X[:, 0], r'x\.unsqueeze\(1\)'), (X.view(40, 784), r'x\.view\(-1, 1, 28, 28\)'),
-                                    (X.expand(40, 3, 28, 28), 'N x 1 x 28 x 28')])
+@pytest.mark.parametrize('x, fix', [(X[:, 0], r'x\.unsqueeze\(1\)'), (X.view(40, 784), r'x\.view\(-1, C, H, W\) with the dataset')])
 def test_wrong_shape_names_shape_and_fix(x, fix):
     with pytest.raises(ValueError, match=fix) as e:
         train_gan(x, Y, iters=1, progress=False)
     assert str(tuple(x.shape)) in str(e.value)
+
+
+def test_share_of_other_images_than_the_generator_makes():
+    with pytest.raises(ValueError, match=r"expected N x 1 x 28 x 28, the generator's images") as e:
+        train_gan(X.expand(40, 3, 28, 28), Y, iters=1, generator=Generator(), progress=False)
+    assert '(40, 3, 28, 28)' in str(e.value)
+    train_gan(X.expand(40, 3, 28, 28).contiguous(), Y, iters=1, progress=False)  # colour images: a pair built for them
 
 
 def test_pixels_0_255_say_how_to_scale():
