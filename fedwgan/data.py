@@ -112,7 +112,6 @@ class DatasetInfo:
     model:str = 'lenet5' # the clients' default model, a name of `fedwgan.federated.MODELS`
     gan:str = 'mlp' # the default generator/critic pair, a name of `fedwgan.wgan.GAN_PAIRS`
     share:float = 0.005 # the default share of every client's samples given to the server
-    how_to_get:str = '' # what a user does to get the files, for the error when they are missing
 
     @property
     def n_classes(self) -> int: return len(self.class_names)

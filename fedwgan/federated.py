@@ -45,8 +45,7 @@ class CifarCNN(nn.Module):
     def __init__(self, shape:tuple, # one image, `C x H x W`
                  n_classes:int):
         super().__init__()
-        c, h, w = shape
-        side = lambda s: (s - 1) // 2 // 2 + 1 if s > 1 else 1  # two poolings of 3 x 3, stride 2, padding 1
+        c, h, w = shape  # each pooling (3 x 3, stride 2, padding 1) takes a side s to (s + 1) // 2
         self.features = nn.Sequential(
             nn.Conv2d(c, 64, 5, padding=2), nn.ReLU(), nn.MaxPool2d(3, 2, padding=1),
             nn.Conv2d(64, 64, 5, padding=2), nn.ReLU(), nn.MaxPool2d(3, 2, padding=1), nn.Flatten(),
