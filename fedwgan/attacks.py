@@ -39,6 +39,7 @@ class Attack:
     name:ClassVar[str] = ''
     kind:ClassVar[str] = '' # 'data' (poisons the local data) or 'model' (poisons the returned weights)
     targeted:ClassVar[bool] = False # has a success rate besides the accuracy
+    colluding:ClassVar[bool] = False # what it sends depends on the round's other updates (the honest rows, or the defense's view)
 
     def __post_init__(self):
         check_setting('start_round', self.start_round, lambda v: v >= 1, 'an integer >= 1', int)
@@ -125,6 +126,8 @@ class DataAttack(Attack):
     def __post_init__(self):
         super().__post_init__()
         check_setting('boost', self.boost, lambda v: v >= 1, 'None (automatic) or a number >= 1', float, optional=True)
+    @property
+    def colluding(self) -> bool: return self.boost is None  # the automatic boost counts the round's clients
     def poison_weights(self, own, w_global, honest, gen, view=None):
         "Send the weights trained on poisoned data, boosted."
         return _boost(own, w_global, self.boost or (len(own) + len(honest)) / len(own))
@@ -214,6 +217,7 @@ def _reference(own, honest):
 @dataclass(frozen=True, kw_only=True)
 class ALIE(Attack):
     "Colluding: every attacker sends the honest mean minus `z` times the honest standard deviation."
+    colluding = True
     z:float|None=None # shift in standard deviations; None: Baruch et al.'s value for the round
     name, kind = 'alie', 'model'
     def __post_init__(self):
@@ -228,6 +232,7 @@ class ALIE(Attack):
 @dataclass(frozen=True, kw_only=True)
 class IPM(Attack):
     "Colluding: every attacker sends the update `-epsilon` times the honest mean update."
+    colluding = True
     epsilon:float=0.5 # size of the reversed mean update
     name, kind = 'ipm', 'model'
     def __post_init__(self):
@@ -281,6 +286,7 @@ def _check_search(a):
 @dataclass(frozen=True, kw_only=True)
 class TunedAttack(Attack):
     "Base of the attacks that tune one strength each round: the one that moves the defended aggregate farthest from the honest mean."
+    colluding = True
     max_strength:float=20.0 # the largest strength tried
     steps:int=10 # strengths tried, log-spaced from 0.1
     kind = 'model'
@@ -323,6 +329,7 @@ DIRECTIONS = {'unit': lambda mu, d: -mu / mu.norm().clamp_min(1e-12), 'std': lam
 @dataclass(frozen=True, kw_only=True)
 class MinMax(Attack):
     "Shejwalkar and Houmansadr's min-max: the mean honest update plus the largest `gamma * p` no farther from any honest update than they are from each other."
+    colluding = True
     direction:str='std' # the perturbation `p`: one of `DIRECTIONS` ('unit', 'std', 'sign')
     name, kind = 'min_max', 'model'
     def __post_init__(self):
@@ -349,6 +356,7 @@ class MinSum(MinMax):
 @dataclass(frozen=True, kw_only=True)
 class MPAF(Attack):
     "Cao and Gong's fake clients: send `w_global + scale * (w_base - w_global)` towards a random base model."
+    colluding = True
     scale:float=1e6 # how far past the base model the update reaches
     base_seed:int=12345 # seeds the base model's random weights
     name, kind = 'mpaf', 'model'
@@ -365,6 +373,7 @@ class MPAF(Attack):
 @dataclass(frozen=True, kw_only=True)
 class FilterAware(Attack):
     "White-box: the most damaging update (reversed own, IPM or ALIE direction, at any strength) that the defense would accept."
+    colluding = True
     data:str='validation' # what it measures damage on: 'validation' (the defense's own images, if it has any) or 'own' (its clients' data)
     max_strength:float=20.0 # the largest strength tried
     steps:int=8 # strengths tried per kind of update, log-spaced from 0.1

@@ -221,7 +221,7 @@ def show_digits(x:torch.Tensor, # images `N x C x H x W` in [-1, 1]
     grid = make_grid(x, nrow=per_class, normalize=True, value_range=(-1, 1), pad_value=1)
     side = x.shape[-1] + 2
     if ax is None: _, ax = plt.subplots(figsize=(per_class * 0.45, len(classes) * 0.45))
-    ax.imshow(grid.permute(1, 2, 0)); ax.set_xticks([])
+    ax.imshow(grid.permute(1, 2, 0).numpy()); ax.set_xticks([])
     ax.set_yticks([side * i + side // 2 + 1 for i in range(len(classes))], [class_names[c] for c in classes] if class_names else classes)
     if title: ax.set_title(title)
     return ax

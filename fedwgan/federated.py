@@ -4,9 +4,9 @@
 
 # %% auto #0
 __all__ = ['MODELS', 'TRAIN_METHODS', 'LOOP_FROM_BATCH', 'MALICIOUS_STREAM', 'ATTACK_STREAM', 'LeNet5', 'CifarCNN', 'make_model',
-           'resolve_device', 'get_weights', 'set_weights', 'unflatten', 'init_weights', 'local_train', 'fedavg',
-           'model_logits', 'Evaluation', 'evaluate', 'screen', 'Decision', 'average_kept', 'Defense', 'FedAvg', 'rates',
-           'Streams', 'RoundRecord', 'RoundView', 'Federation']
+           'resolve_device', 'get_weights', 'set_weights', 'unflatten', 'init_weights', 'batch_orders', 'local_train',
+           'fedavg', 'model_logits', 'Evaluation', 'evaluate', 'screen', 'Decision', 'average_kept', 'Defense',
+           'FedAvg', 'rates', 'Streams', 'RoundRecord', 'RoundView', 'Federation']
 
 # %% ../nbs/01_federated.ipynb #6a46a3e9
 import copy, json, math, time
@@ -168,6 +168,14 @@ def _train_batched(model, global_w, datasets, epochs, batch_size, lr, orders):
             for n in params: params[n][act] -= lr * grads[n]
     return torch.cat([p.reshape(K, -1) for p in params.values()], 1)
 
+def batch_orders(counts:list[int], # the sample counts of a round's clients, in row order
+                 epochs:int, # local passes
+                 seed:int, # the round's seed (`Streams.batch_seed`)
+                ) -> list[list[torch.Tensor]]: # `orders[e][k]`: the order of client `k`'s samples in epoch `e`
+    "Every client's batch order in every epoch, drawn from one seeded generator in this order."
+    g = torch.Generator().manual_seed(seed)
+    return [[torch.randperm(n, generator=g) for n in counts] for _ in range(epochs)]
+
 TRAIN_METHODS = {'loop': _train_loop, 'batched': _train_batched} # the ways `local_train` can train a round's clients
 LOOP_FROM_BATCH = 32 # on the CPU, batches of this size or larger train faster in the loop, smaller ones batched
 
@@ -179,6 +187,7 @@ def local_train(model:nn.Module, # the architecture (its own parameters are not 
                 lr:float=0.1, # SGD learning rate
                 seed:int=0, # seeds the clients' batch orders
                 method:str|None=None, # 'loop' or 'batched' (see `TRAIN_METHODS`); None: the faster, `LOOP_FROM_BATCH`
+                orders:list|None=None, # the batch orders `orders[e][k]` instead of `seed`'s (a client training apart takes its own from `batch_orders` of its round)
                ) -> tuple[torch.Tensor, torch.Tensor]: # `K x P` trained weights, `K` sample counts
     "Train a copy of `global_w` on each client's data with SGD; one row per client."
     if epochs < 1 or batch_size < 1: raise ValueError(f'epochs={epochs} and batch_size={batch_size} must be at least 1')
@@ -189,8 +198,9 @@ def local_train(model:nn.Module, # the architecture (its own parameters are not 
         raise ValueError(f'weights have length {global_w.shape[-1]}, but the model has {n} parameters')
     counts = torch.tensor([len(y) for _, y in datasets])
     batch_size = min(batch_size, int(counts.max()))  # a larger batch is the whole client: the same steps, without the padding
-    g = torch.Generator().manual_seed(seed)
-    orders = [[torch.randperm(n, generator=g) for n in counts.tolist()] for _ in range(epochs)]  # the same for every method
+    if orders is None: orders = batch_orders(counts.tolist(), epochs, seed)  # the same for every method
+    elif len(orders) != epochs or any(len(o) != len(datasets) or [len(p) for p in o] != counts.tolist() for o in orders):
+        raise ValueError(f'orders must hold {epochs} epochs of one permutation per client, of {counts.tolist()} samples')
     method = method or ('loop' if global_w.device.type == 'cpu' and batch_size >= LOOP_FROM_BATCH else 'batched')
     return TRAIN_METHODS[method](model, global_w, datasets, epochs, batch_size, lr, orders), counts
 
@@ -401,6 +411,10 @@ class Streams:
     def sample_clients(self, n_clients:int, k:int) -> torch.Tensor: # `k` sorted client ids
         "The clients of the next round: `k` of `n_clients`, without replacement."
         return torch.randperm(n_clients, generator=self.sampling)[:k].sort().values
+
+    def client_attacks(self, rnd:int, client:int) -> torch.Generator:
+        "The attack stream of one client in one round, for engines whose clients draw apart (Flower, notebook 09): the same on every machine."
+        return torch.Generator().manual_seed(ATTACK_STREAM + (self.batch_seed(rnd) * 1_000_003 + client) % (1 << 62))
 
     def batch_seed(self, rnd:int) -> int:
         "The seed of round `rnd`'s batch orders."
