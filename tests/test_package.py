@@ -14,9 +14,10 @@ def test_version_matches_metadata():
     assert fedwgan.__version__ == version('fedwgan')
 
 
-def test_modules_import_without_nbdev():
+def test_modules_import_without_nbdev_or_flower():
+    "The core library needs neither nbdev nor Flower (only `fedwgan.flower` imports Flower)."
     code = (f'import sys, {", ".join("fedwgan." + m for m in MODULES)}; '
-            'bad = [m for m in ("nbdev", "fastcore", "execnb") if m in sys.modules]; '
+            'bad = [m for m in ("nbdev", "fastcore", "execnb", "flwr") if m in sys.modules]; '
             'assert not bad, bad')
     subprocess.run([sys.executable, '-c', code], check=True)
 
@@ -25,7 +26,9 @@ def test_nbdev_is_a_dev_requirement_only():
     runtime = [r for r in requires('fedwgan') if 'extra ==' not in r]
     assert any(r.startswith('torch') for r in runtime)
     names = {re.match(r'[A-Za-z0-9_.-]+', r).group().lower() for r in runtime}
-    assert not names & {'nbdev', 'fastcore', 'execnb'}, names
+    assert not names & {'nbdev', 'fastcore', 'execnb', 'flwr'}, names
+    flower = [r for r in requires('fedwgan') if 'extra == "flower"' in r]
+    assert flower and all(r.startswith('flwr[simulation]') and 'python_version >= "3.11"' in r for r in flower), flower
 
 
 def test_one_round_loop():
