@@ -18,7 +18,8 @@ min_python = cfg['min_python']
 requirements = cfg.get('requirements', '').split()
 # Flower 1.42 needs Python 3.11: its extra applies from 3.11 on (nbdev's setup.py knows only the dev extra)
 flower_requirements = [r + '; python_version >= "3.11"' for r in cfg.get('flower_requirements', '').split()]
-dev_requirements = cfg.get('dev_requirements', '').split() + flower_requirements
+dp_requirements = cfg.get('dp_requirements', '').split()
+dev_requirements = cfg.get('dev_requirements', '').split() + flower_requirements + dp_requirements
 scripts = [s.strip() for s in cfg.get('console_scripts', '').splitlines() if s.strip()]
 
 setuptools.setup(
@@ -34,7 +35,7 @@ setuptools.setup(
     packages=setuptools.find_packages(include=[cfg['lib_name'], cfg['lib_name'] + '.*']),
     include_package_data=True,
     install_requires=requirements,
-    extras_require={'dev': dev_requirements, 'flower': flower_requirements},
+    extras_require={'dev': dev_requirements, 'flower': flower_requirements, 'dp': dp_requirements},
     dependency_links=cfg.get('dep_links', '').split(),
     python_requires='>=' + min_python,
     long_description=open('README.md', encoding='utf-8').read(),
