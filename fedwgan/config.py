@@ -42,7 +42,9 @@ class Config:
     defense:str = setting('wgan_gp_filter', 'a defense of fedwgan.filtering.DEFENSES')
     defense_params:dict = setting({}, 'the defense\'s parameters as JSON, e.g. \'{"rule": "threshold", "value": 0.5}\' '
                                       'or \'{"iters": 2000}\' for the WGAN-GP filter\'s generator (notebook 04)')
-    share:float|None = setting(None, 'share of every client\'s samples given to the server, in (0, 1] (default: the dataset\'s own, 0.005 for MNIST)')
+    share:float|None = setting(None, 'share of every client\'s samples given to the server, in (0, 1] (default: the dataset\'s own, 0.005 for MNIST); 0 with critic federated')
+    critic:str = setting('shared', "how the WGAN-GP filter's critic sees real data: shared (the server's share) or federated (no share: "
+                                   "the clients compute its real-data terms, notebook 03_wgan_gp_federated)")
     seed:int = setting(0, 'seeds the partition, the share, the malicious clients, training, attacks and defense, in [0, 2**30)')
     device:str = setting('cpu', "where tensors live: cpu, cuda, cuda:N, mps, or auto (the best this machine has)")
 
@@ -63,21 +65,29 @@ class Config:
         for name in ('rounds', 'epochs', 'batch_size'): check_setting(name, getattr(self, name), lambda v: v >= 1, 'an integer >= 1', int)
         check_setting('eval_every', self.eval_every, lambda v: v >= 1, 'null (the default period) or an integer >= 1', int, optional=True)
         check_setting('lr', self.lr, lambda v: v > 0, 'a positive number', float)
-        check_setting('share', self.share, lambda v: 0 < v <= 1, "null (the dataset's own) or a number in (0, 1]", float, optional=True)
+        check_setting('critic', self.critic, lambda v: v in ('shared', 'federated'), 'shared or federated', str)
+        if self.critic == 'federated':
+            check_setting('share', self.share, lambda v: v == 0, "null or 0 with critic='federated' (the server holds no share)", float, optional=True)
+        else: check_setting('share', self.share, lambda v: 0 < v <= 1, "null (the dataset's own) or a number in (0, 1]"
+                            + (": 0 leaves the server no samples, which needs critic='federated'" if self.share == 0 else ''), float, optional=True)
         Streams(self.seed)  # checks the seed
         resolve_device(self.device)  # a device this machine does not have fails here, before any data is read
         attack = self.make_attack()  # the attack's own checks (name, parameters, start round)
         if attack is not None: attack.check_classes(info.n_classes)
         check_setting('defense', self.defense, None, 'the name of a defense', str)
         check_setting('defense_params', self.defense_params, None, 'a JSON object of the defense\'s parameters', dict)
-        build_defense(self.defense, **self.defense_params)  # the defense's own checks; nothing is trained
+        defense = build_defense(self.defense, **self.defense_params)  # the defense's own checks; nothing is trained
+        if self.critic == 'federated' and defense.share_use == 'real':
+            raise ValueError(f"defense={self.defense!r} needs real samples at the server, and critic='federated' leaves it none: "
+                             "choose a defense that needs no share (wgan_gp_filter, wgan_gp_guard, data_free_filter, median, ...) or critic='shared'")
 
     def resolved(self) -> 'Config':
         "A copy with the dataset's defaults written in: its model and its share."
         from dataclasses import replace
         from fedwgan.data import dataset_info
         info = dataset_info(self.dataset)
-        return replace(self, model=self.model or info.model, share=self.share if self.share is not None else info.share)
+        share = 0.0 if self.critic == 'federated' else self.share if self.share is not None else info.share
+        return replace(self, model=self.model or info.model, share=share)
 
     def make_attack(self):
         "The configured attack (None for 'none')."

@@ -18,21 +18,23 @@ from .data import dataset_info, load_dataset, partition, server_share, save_atom
 from .federated import make_model, resolve_device, Federation, Streams, RoundRecord, rates
 from .attacks import choose_malicious
 from .filtering import make_defense
+from .fedgan import ClientData
 
 # %% ../nbs/06_experiment.ipynb #0188ac22
 def setup(config:Config) -> tuple[Federation, float]: # the federation, and the seconds spent setting up the defense
-    "Load the data onto the device, partition it, take the share, choose the malicious clients, make the model, the attack and the defense."
+    "Load the data onto the device, partition it, take the share (or none), choose the malicious clients, make the model, the attack and the defense."
     streams, c, info = Streams(config.seed), config.resolved(), dataset_info(config.dataset)
     dev = resolve_device(config.device)
     (x, y), (x_test, y_test) = load_dataset(c.dataset, True, c.data), load_dataset(c.dataset, False, c.data)
     if c.clients > len(y):
         raise ValueError(f'clients={c.clients} is out of range: must be at most the number of training samples ({len(y)})')
     parts = partition(y, c.clients, c.partition, alpha=c.alpha, classes_per_client=c.classes_per_client, seed=streams.seed)
-    idx, _ = server_share(parts, c.share, seed=streams.seed)
     malicious = choose_malicious(c.clients, c.malicious, streams)
     x, y, x_test, y_test = x.to(dev), y.to(dev), x_test.to(dev), y_test.to(dev)
     model, t = make_model(c.model, info.shape, info.n_classes).to(dev), time.perf_counter()
-    defense = make_defense(c.defense, model, (x[idx.to(dev)], y[idx.to(dev)]), streams.seed, info, **c.defense_params)
+    if c.share == 0: share = ClientData(x, y, parts)  # no share: a federated critic reaches the clients' data through their own work
+    else: idx = server_share(parts, c.share, seed=streams.seed)[0].to(dev); share = (x[idx], y[idx])
+    defense = make_defense(c.defense, model, share, streams.seed, info, **c.defense_params)
     return (Federation(model, x, y, parts, x_test, y_test, c.clients_per_round, c.epochs, c.batch_size,
                        c.lr, streams, defense, c.make_attack(), malicious, c.eval_every), time.perf_counter() - t)
 

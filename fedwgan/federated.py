@@ -326,6 +326,8 @@ class Defense:
     "The server's rule for a round's returned rows, with the hooks the round engine calls."
     name = 'defense'
     cost = 1.0 # a round's time relative to a FedAvg round (as `bench/round.py` measures it): `fedwgan compare` runs the costliest cells first
+    share_use = 'none' # what `setup` does with the server share: 'none'; 'real' (it needs real samples); 'train' (it trains a
+                       # generator: on the real share, or, where the server holds none, on the clients' data through a federated critic)
 
     def setup(self, model:nn.Module, # the architecture the clients train
               share:tuple[torch.Tensor, torch.Tensor]|None=None, # the server's share `(x, y)`, if it holds one

@@ -20,6 +20,7 @@ from torch.func import functional_call, vmap
 from .data import check_setting, percent, DatasetInfo, MNIST
 from .federated import make_model, unflatten, set_weights, model_logits, local_train, Decision, Defense, FedAvg, average_kept, fedavg
 from .wgan import GAN_PAIRS, make_gan, MAX_PER_CLASS, train_data_free, sample, share_generator
+from .fedgan import ClientData, FederatedCritic, federated_generator
 
 # %% ../nbs/04_filtering.ipynb #fecce703
 @dataclass
@@ -235,6 +236,7 @@ def _not_set_up(defense):
 @dataclass
 class FLTrust(Defense):
     "FLTrust with the server share as root dataset; the server trains on it each round like a client."
+    share_use = 'real'
     epochs:int = 1 # the server's local training, as `local_train`
     batch_size:int = 10
     lr:float = 0.1
@@ -334,6 +336,7 @@ class Filter(Defense):
 @dataclass
 class ShareFilter(Filter):
     "The filter scored on the real share itself: no generator."
+    share_use = 'real'
     name = 'share_filter'
     cost = 1.05
     def setup(self, model, share=None, seed=0, dataset=MNIST):
@@ -351,7 +354,7 @@ def _check_generator_settings(f):
 
 @dataclass
 class WGANGPFilter(Filter):
-    "The filter scored on digits from a conditional WGAN-GP trained once on the share (and kept in the cache)."
+    "The filter scored on digits from a conditional WGAN-GP trained once on the share, or by a federated critic where there is none (and kept in the cache)."
     iters:int = 1200 # generator steps (notebook 03: more are better still)
     lr:float = 1e-3 # Adam learning rate of the generator and critic (notebook 03)
     n_critic:int = 1 # critic steps per generator step
@@ -359,8 +362,10 @@ class WGANGPFilter(Filter):
     n_per_class:int = 100 # generated validation digits per class
     cache:bool = True # keep the trained generator in `cache_dir()`, keyed by the share and these settings
     gan:str|None = None # the generator/critic pair of `GAN_PAIRS`; None: the dataset's own
+    critic:dict = field(default_factory=dict) # where the server holds no share: the federated critic's settings (`FederatedCritic`'s fields)
     name = 'wgan_gp_filter'
     cost = 1.15
+    share_use = 'train'
 
     def __post_init__(self):
         super().__post_init__()
@@ -368,11 +373,17 @@ class WGANGPFilter(Filter):
         check_setting('cache', self.cache, None, 'true or false', bool)
         check_setting('guide', self.guide, None, 'true or false', bool)
         check_setting('n_critic', self.n_critic, lambda v: v >= 1, 'an integer >= 1', int)
+        check_setting('critic', self.critic, None, "a JSON object of the federated critic's settings", dict)
+        try: FederatedCritic(**self.critic)
+        except TypeError: raise ValueError(f'critic={self.critic!r}: the federated critic\'s settings are {", ".join(f.name for f in fields(FederatedCritic))}') from None
 
     def setup(self, model, share=None, seed=0, dataset=MNIST):
-        if share is None: raise ValueError(f'defense {self.name!r} trains its generator on the server share: pass share=(x, y)')
-        G = share_generator(*share, iters=self.iters, lr=self.lr, n_critic=self.n_critic, seed=seed, guide=self.guide, cache=self.cache,
-                            gan=self.gan or dataset.gan, n_classes=dataset.n_classes)
+        if share is None: raise ValueError(f'defense {self.name!r} trains its generator on the server share: pass share=(x, y), or the clients\' data (ClientData)')
+        if isinstance(share, ClientData):  # no share: the clients compute the critic's real-data terms (notebook 03_wgan_gp_federated)
+            G = federated_generator(share, FederatedCritic(**self.critic), iters=self.iters, lr=self.lr, n_critic=self.n_critic, seed=seed,
+                                    gan=self.gan or dataset.gan, n_classes=dataset.n_classes, cache=self.cache)
+        else: G = share_generator(*share, iters=self.iters, lr=self.lr, n_critic=self.n_critic, seed=seed, guide=self.guide, cache=self.cache,
+                                  gan=self.gan or dataset.gan, n_classes=dataset.n_classes)
         self.x, self.y = sample(G, self.n_per_class, seed=seed)
         return super().setup(model, share, seed, dataset)
 

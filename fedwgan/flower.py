@@ -310,6 +310,9 @@ def run_server(grid:Grid, # Flower's grid of the run's SuperNodes
                timeout:float=3600, # seconds to wait for the clients, their shares, and each round's replies
               ) -> Run:
     "The ServerApp's work: the clients, their shares, the defense, the rounds in Flower, and the results folder of `fedwgan run`."
+    if config.critic == 'federated':
+        raise ValueError("critic='federated' is not available in Flower yet (its critic steps would need a message round each): "
+                         "run it with fedwgan run, or use critic='shared' here")
     c, info, streams = config.resolved(), dataset_info(config.dataset), Streams(config.seed)
     dev, path = resolve_device(c.device), Path(out)
     if path.is_dir() and (held := [n for n in ResultsFolder.FILES if (path/n).exists()]):

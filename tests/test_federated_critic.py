@@ -1,0 +1,67 @@
+"""The zero-share mode (`critic='federated'`): bad input is refused before any work with the setting named, and a tiny
+run from the command line writes its results folder with no share at the server."""
+import json, shutil, subprocess, sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from fedwgan.config import Config
+from fedwgan.fedgan import ClientData, FederatedCritic, combine, train_gan_federated
+
+FEDWGAN = [shutil.which('fedwgan', path=str(Path(sys.executable).parent)) or 'fedwgan']
+
+
+def fedwgan(*args, **kw):
+    return subprocess.run([*FEDWGAN, *map(str, args)], capture_output=True, text=True, **kw)
+
+
+@pytest.mark.parametrize('settings, message', [
+    (dict(share=0), "0 leaves the server no samples, which needs critic='federated'"),
+    (dict(critic='federated', share=0.5), "must be null or 0 with critic='federated'"),
+    (dict(critic='central'), "critic='central' is out of range: must be shared or federated"),
+    (dict(critic='federated', defense='fltrust'), "defense='fltrust' needs real samples at the server"),
+    (dict(critic='federated', defense='share_filter'), "defense='share_filter' needs real samples at the server"),
+    (dict(critic='federated', defense_params={'critic': {'rule': 'krum'}}), "rule='krum' is out of range"),
+    (dict(critic='federated', defense_params={'critic': {'clients_per_step': 0}}), 'clients_per_step=0 is out of range'),
+    (dict(critic='federated', defense_params={'critic': {'dp_clip': -1}}), 'dp_clip=-1 is out of range'),
+    (dict(critic='federated', defense_params={'critic': {'dp': True}}), "the federated critic's settings are clients_per_step"),
+    (dict(critic='federated', defense_params={'critic': 'median'}), "critic='median' is out of range"),
+])
+def test_bad_zero_share_settings_are_refused(settings, message):
+    with pytest.raises(ValueError, match=message.replace('(', r'\(').replace(')', r'\)').replace('[', r'\[')):
+        Config(**settings)
+
+
+def test_bad_federated_training_input_is_refused():
+    x, y = torch.zeros(40, 1, 28, 28), torch.arange(40) % 10
+    parts = [torch.arange(i, 40, 4) for i in range(4)]
+    data = ClientData(x, y, parts)
+    with pytest.raises(ValueError, match='clients_per_step=5 is out of range: must be at most the number of clients \\(4\\)'):
+        train_gan_federated(data, FederatedCritic(clients_per_step=5), iters=1, progress=False)
+    with pytest.raises(ValueError, match='malicious critic clients must be ids in 0..3'):
+        train_gan_federated(data, FederatedCritic(clients_per_step=2, malicious=[7]), iters=1, progress=False)
+    with pytest.raises(ValueError, match='labels must be classes 0..4'):
+        train_gan_federated(data, FederatedCritic(clients_per_step=2), iters=1, n_classes=5, progress=False)
+    with pytest.raises(ValueError, match='every client needs at least one sample'):
+        ClientData(x, y, [parts[0], parts[0][:0]])
+    with pytest.raises(ValueError, match="rule='mode' is out of range"):
+        combine(torch.zeros(3, 5), 'mode')
+
+
+def test_the_command_line_refuses_a_share_defense_without_a_share(tmp_path):
+    p = fedwgan('run', '--critic', 'federated', '--defense', 'fltrust', '--out', tmp_path / 'run')
+    assert p.returncode == 2 and "defense='fltrust' needs real samples at the server" in p.stderr, p.stderr
+    assert not (tmp_path / 'run').exists()
+
+
+def test_a_zero_share_run_from_the_command_line(tmp_path, mnist_root):
+    out = tmp_path / 'run'
+    p = fedwgan('run', '--data', mnist_root, '--critic', 'federated', '--clients', 10, '--clients-per-round', 5, '--rounds', 2,
+                '--malicious', 0.2, '--defense-params', json.dumps({'iters': 30, 'cache': False, 'critic': {'clients_per_step': 4}}),
+                '--out', out, timeout=600)
+    assert p.returncode == 0, p.stderr
+    saved = json.loads((out / 'config.json').read_text())
+    assert (saved['critic'], saved['share']) == ('federated', None) and Config.load(out / 'config.json').resolved().share == 0
+    rounds = [json.loads(l) for l in (out / 'rounds.jsonl').read_text().splitlines()]
+    assert len(rounds) == 2 and all(r['scores'] and len(r['scores']['accuracy']) == 5 for r in rounds)
