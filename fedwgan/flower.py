@@ -122,7 +122,7 @@ def _partition_id(context:Context, config:Config) -> int:
 # %% ../nbs/09_flower.ipynb #457fff8e
 def attacker_data(side:dict, client:int, rnd:int) -> tuple[torch.Tensor, torch.Tensor, bool, torch.Generator]:
     "A client's training data in round `rnd` (poisoned if it attacks), whether it attacks, and its attack stream."
-    c, attack = side['config'], side['attack']
+    attack = side['attack']
     dev = next(side['model'].parameters()).device
     x, y = side['x'][side['parts'][client]].to(dev), side['y'][side['parts'][client]].to(dev)
     gen = side['streams'].client_attacks(rnd, client)
