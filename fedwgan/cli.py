@@ -67,6 +67,8 @@ def parser(names:dict|None=None, # see `_add_config_options`
     c.add_argument('--defenses', default='fedavg,krum,median,trimmed_mean,fltrust,share_filter,data_free_filter,wgan_gp_filter',
                    help='comma-separated defenses [%(default)s]')
     c.add_argument('--partitions', default='iid,dirichlet', help='comma-separated partitions [%(default)s]')
+    c.add_argument('--critics', help='comma-separated critics for the defenses that train a generator: shared,federated puts the '
+                                     'share-trained and the no-share runs side by side [the --critic setting]')
     c.add_argument('--workers', type=int, default=min(2, os.cpu_count() or 1),
                    help='runs at once, each in its own process; at most the number of CPU cores [%(default)s]')
     c.add_argument('--out', default='fedwgan-results/compare', help='folder of the grid [%(default)s]')
@@ -164,7 +166,8 @@ def compare(base:Config, # every setting but the attack, the defense and the par
             out:str|Path='fedwgan-results/compare', # each cell in `out/<partition>/<attack>-<defense>`
             workers:int=1, # cells run at once, each in its own process (at most the cores)
             progress:bool=True,
-           ) -> list[dict]: # the cells' summaries, clean runs included
+            critics:list[str]|None=None, # run the defenses that train a generator with each critic ('shared', 'federated'), side by side; None: `base.critic`
+           ) -> list[dict]: # the cells' summaries, clean runs included, each with its `critic`
     "Run every attack against every defense (and the clean run per partition), resumably; the summaries."
     from concurrent.futures import ProcessPoolExecutor, as_completed
     from multiprocessing import get_context
@@ -175,10 +178,14 @@ def compare(base:Config, # every setting but the attack, the defense and the par
     check_setting('workers', workers, lambda v: 1 <= v <= _cores(), f'an integer between 1 and the number of CPU cores ({_cores()})', int)
     cells = {(p, 'none', 'fedavg'): grid_config(base, p, 'none', 'fedavg') for p in partitions}  # the clean runs
     cells |= {(p, a, d): grid_config(base, p, a, d) for p in partitions for a in attacks for d in defenses}  # all checked here
+    for c in critics or []:
+        check_setting('critics', c, lambda v: v in ('shared', 'federated'), 'names from shared, federated', str)
+        cells |= {(p, a, f'{d}-{c}'): replace(cells[p, a, d], critic=c, share=None) for p in partitions for a in attacks for d in defenses
+                  if DEFENSES[d].share_use == 'train' and c != base.critic}  # each checked as it is made
     if workers > len(cells): print(f'{len(cells)} cell(s): running {len(cells)} worker(s), not {workers}', flush=True); workers = len(cells)
-    for p in partitions:  # train each share's generator once, here, rather than in several workers at once
-        if 'wgan_gp_filter' in defenses: setup(cells[p, next(a for a in attacks), 'wgan_gp_filter'])
-    slow_first = sorted(cells, key=lambda k: -DEFENSES[k[2]].cost)  # the longest cells first: the last to finish is a short one
+    for (p, a, d), c in cells.items():  # train each generator once, here, rather than in several workers at once
+        if c.defense == 'wgan_gp_filter' and a == attacks[0]: setup(c)
+    slow_first = sorted(cells, key=lambda k: -DEFENSES[cells[k].defense].cost)  # the longest cells first: the last to finish is a short one
     summaries, failed = {}, {}
     with ProcessPoolExecutor(workers, mp_context=get_context('spawn'), initializer=_worker_start,
                              initargs=(os.getpid(), max(1, _cores() // workers))) as pool:
@@ -191,7 +198,7 @@ def compare(base:Config, # every setting but the attack, the defense and the par
                          + '\n'.join(f'  {p}/{a}-{d}: {why}' for (p, a, d), why in sorted(failed.items())))
     for k, s in summaries.items():
         clean = summaries[k[0], 'none', 'fedavg']['accuracy']
-        s['clean'], s['gap'] = clean, s['accuracy'] - clean
+        s['clean'], s['gap'], s['critic'] = clean, s['accuracy'] - clean, cells[k].critic
     return [summaries[k] for k in cells]
 
 # %% ../nbs/08_cli.ipynb #f0627166
@@ -204,7 +211,7 @@ def compare_command(a:argparse.Namespace):
     attacks, defenses, partitions = a.attacks.split(','), a.defenses.split(','), a.partitions.split(',')
     for p in partitions: check_setting('partitions', p, lambda v: v in SCHEMES, f'names from {", ".join(SCHEMES)}')
     t = time.perf_counter()
-    summaries = compare(base, attacks, defenses, partitions, a.out, a.workers)
+    summaries = compare(base, attacks, defenses, partitions, a.out, a.workers, critics=a.critics.split(',') if a.critics else None)
     minutes, out = (time.perf_counter() - t) / 60, Path(a.out)
     text = [f'{len(summaries)} runs in {minutes:.1f} minutes with {a.workers} workers; cell: final accuracy (%) · '
             f'attack success (%, targeted attacks) · TPR/TNR over the attacked rounds']

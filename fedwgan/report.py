@@ -101,8 +101,9 @@ def save_plots(run:Run, folder:str|Path) -> list[str]: # the files written
 
 # %% ../nbs/07_report.ipynb #d344045e
 def _grid_cells(summaries, partition):
-    "One partition's summaries by (attack, defense), and its attacks and defenses in the order they came."
-    cells = {(s['attack'], s['defense']): s for s in summaries if s['partition'] == partition}
+    "One partition's summaries by (attack, defense), and its attacks and defenses in the order they came; a defense run with the federated critic is its own column."
+    column = lambda s: s['defense'] + (', no share' if s.get('critic') == 'federated' else '')
+    cells = {(s['attack'], column(s)): s for s in summaries if s['partition'] == partition}
     return cells, list(dict.fromkeys(a for a, _ in cells)), list(dict.fromkeys(d for _, d in cells))
 
 
