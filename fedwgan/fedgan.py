@@ -4,21 +4,23 @@
 
 # %% auto #0
 __all__ = ['RULES', 'CRITIC_ATTACKS', 'ClientData', 'flat_grad', 'client_critic_grads', 'combine', 'FederatedCritic',
-           'train_gan_federated', 'federated_generator', 'privacy_spent']
+           'federated_guide', 'train_gan_federated', 'federated_generator', 'privacy_spent']
 
-# %% ../nbs/03_wgan_gp_federated.ipynb #d5f97f97
+# %% ../nbs/03_wgan_gp_federated.ipynb #e1e296be
 import hashlib, math, time
 from dataclasses import asdict, dataclass, field
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from torch.func import functional_call, grad, vmap
 from tqdm.auto import tqdm
 
 from .data import MNIST, check_setting
+from .federated import LeNet5, init_weights, local_train, set_weights
 from .wgan import cache_dir, cached_module, make_gan
 
-# %% ../nbs/03_wgan_gp_federated.ipynb #2fe5d990
+# %% ../nbs/03_wgan_gp_federated.ipynb #cce47ead
 @dataclass
 class ClientData:
     "The clients' data as a federated computation reaches it: each client's images, touched only by that client's own work."
@@ -36,7 +38,7 @@ class ClientData:
         i = p[torch.randint(len(p), (n,), generator=gen)].to(self.x.device)
         return self.x[i], self.y[i]
 
-# %% ../nbs/03_wgan_gp_federated.ipynb #2660f6f0
+# %% ../nbs/03_wgan_gp_federated.ipynb #03f11f92
 def flat_grad(params) -> torch.Tensor: return torch.cat([p.grad.reshape(-1) for p in params])
 
 def client_critic_grads(critic:nn.Module, # the critic the server sent
@@ -67,14 +69,15 @@ def client_critic_grads(critic:nn.Module, # the critic the server sent
         rows.append((g.sum(0) + noise * clip * torch.randn(g.shape[1], generator=gen).to(g.device)) / B)
     return torch.stack(rows)
 
-# %% ../nbs/03_wgan_gp_federated.ipynb #82cdb787
-RULES = ('mean', 'median', 'trimmed_mean', 'clip') # how the server combines the clients' critic gradients
+# %% ../nbs/03_wgan_gp_federated.ipynb #8a9b79bf
+RULES = ('mean', 'median', 'trimmed_mean', 'clip', 'cosine') # how the server combines the clients' critic gradients
 
 def combine(grads:torch.Tensor, # `K x P`: one client gradient per row
-            rule:str='median', # one of `RULES`
+            rule:str='cosine', # one of `RULES`
             trim:float=0.25, # share of rows cut from each end per coordinate (`trimmed_mean`)
+            ref:torch.Tensor|None=None, # `P`: the direction the rows should share (`cosine`; the last step's combined gradient); None: their median
            ) -> torch.Tensor: # `P`
-    "The clients' critic gradients combined: their mean, coordinate-wise median or trimmed mean, or the mean after clipping every row to the median norm."
+    "The clients' gradients combined: their mean, coordinate-wise median or trimmed mean, the mean after clipping every row to the median norm, or (`cosine`) that after dropping the rows pointing away from `ref`."
     check_setting('rule', rule, lambda v: v in RULES, f'one of {", ".join(RULES)}', str)
     if rule == 'mean': return grads.mean(0)
     if rule == 'median': return grads.median(0).values
@@ -82,24 +85,31 @@ def combine(grads:torch.Tensor, # `K x P`: one client gradient per row
         k = int(trim * len(grads))
         return grads.sort(0).values[k:len(grads) - k].mean(0)
     norms = grads.norm(dim=1, keepdim=True)
-    return (grads * (norms.median() / (norms + 1e-12)).clamp(max=1.0)).mean(0)
+    keep = torch.ones(len(grads), dtype=torch.bool, device=grads.device)
+    if rule == 'cosine':
+        keep = grads @ (grads.median(0).values if ref is None else ref) > 0
+        if not keep.any(): return torch.zeros_like(grads[0])
+    return (grads[keep] * (norms.median() / (norms[keep] + 1e-12)).clamp(max=1.0)).mean(0)
 
-# %% ../nbs/03_wgan_gp_federated.ipynb #4c8ab3a1
+# %% ../nbs/03_wgan_gp_federated.ipynb #3c77d574
 CRITIC_ATTACKS = ('flip', 'scale') # what malicious clients do to the critic gradients they return
 
 @dataclass
 class FederatedCritic:
-    "How the critic of a federated WGAN-GP is trained: who computes its real-data terms, how they are combined, attacked or privatized."
+    "How a federated WGAN-GP is trained: who computes its critic's real-data terms, how they are combined, attacked or privatized, and its guide."
     clients_per_step:int = 10 # clients sampled for each critic step
     batch_size:int = 32 # real samples each sampled client uses per step
     fakes_per_class:int = 8 # generated images of each label sent to the sampled clients each step
-    rule:str = 'median' # how the server combines their gradients (`RULES`)
+    rule:str = 'cosine' # how the server combines their gradients, and the guide's updates (`RULES`)
     trim:float = 0.25 # for `rule='trimmed_mean'`
-    malicious:list = field(default_factory=list) # ids of clients that poison their critic gradients
-    attack:str = 'flip' # what they do (`CRITIC_ATTACKS`): send `-scale` or `scale` times their true gradient
+    malicious:list = field(default_factory=list) # ids of clients that poison what they return (critic gradients, guide updates)
+    attack:str = 'flip' # what they do (`CRITIC_ATTACKS`): send `-scale` or `scale` times their true gradient or update
     scale:float = 10.0
     dp_clip:float|None = None # DP-SGD: per-sample clipping norm (None: no DP)
     dp_noise:float = 1.0 # DP-SGD noise multiplier
+    guide_rounds:int = 10 # FedAvg rounds that train the guide, a classifier of the clients (0: no guide)
+    guide_clients:int = 10 # clients per guide round (one local epoch each)
+    guide_weight:float = 0.5 # weight of the guide's cross-entropy in the generator loss
 
     def __post_init__(self):
         check_setting('clients_per_step', self.clients_per_step, lambda v: v >= 1, 'an integer >= 1', int)
@@ -111,8 +121,37 @@ class FederatedCritic:
         check_setting('scale', self.scale, lambda v: v > 0, 'a positive number', float)
         check_setting('dp_clip', self.dp_clip, lambda v: v > 0, 'None or a positive number', float, optional=True)
         check_setting('dp_noise', self.dp_noise, lambda v: v >= 0, 'a number >= 0', float)
+        check_setting('guide_rounds', self.guide_rounds, lambda v: v >= 0, 'an integer >= 0', int)
+        check_setting('guide_clients', self.guide_clients, lambda v: v >= 1, 'an integer >= 1', int)
+        check_setting('guide_weight', self.guide_weight, lambda v: v >= 0, 'a number >= 0', float)
+        if self.dp_clip is not None and self.guide_rounds:
+            raise ValueError(f'dp_clip={self.dp_clip} with guide_rounds={self.guide_rounds}: the guide is trained by plain FedAvg, '
+                             'which DP-SGD does not cover; set guide_rounds=0 for a differentially private generator')
 
-# %% ../nbs/03_wgan_gp_federated.ipynb #a55a294b
+# %% ../nbs/03_wgan_gp_federated.ipynb #88cc53f9
+def federated_guide(data:ClientData, # the clients' data
+                    fed:FederatedCritic, # `guide_rounds`, `guide_clients`, `rule`, and the malicious clients
+                    n_classes:int=MNIST.n_classes,
+                    seed:int=0,
+                   ) -> LeNet5: # frozen, in eval mode, on the data's device
+    "A LeNet-5 trained by FedAvg over the clients (one local epoch of SGD a round), their updates combined by `fed.rule`: the guide a server with no share can have."
+    if fed.guide_clients > len(data.parts):
+        raise ValueError(f'guide_clients={fed.guide_clients} is out of range: must be at most the number of clients ({len(data.parts)})')
+    model = LeNet5(tuple(data.x.shape[1:]), n_classes).to(data.x.device)
+    w = init_weights(model, seed)
+    rng, bad, ref = torch.Generator().manual_seed(seed), set(fed.malicious), None
+    for r in range(fed.guide_rounds):
+        clients = torch.randperm(len(data.parts), generator=rng)[:fed.guide_clients].tolist()
+        sets = [(data.x[data.parts[k].to(data.x.device)], data.y[data.parts[k].to(data.y.device)]) for k in clients]
+        W, _ = local_train(model, w, sets, epochs=1, batch_size=10, lr=0.1, seed=seed * 1_000_003 + r)
+        updates = W - w
+        poisoned = torch.tensor([k in bad for k in clients], device=W.device)
+        updates[poisoned] *= -fed.scale if fed.attack == 'flip' else fed.scale
+        step = combine(updates, fed.rule, fed.trim, ref)
+        w, ref = w + step, step if step.any() else ref
+    return set_weights(model, w).eval().requires_grad_(False)
+
+# %% ../nbs/03_wgan_gp_federated.ipynb #fa9d2ef6
 def train_gan_federated(data:ClientData, # the clients' data, reached only through their own gradient computations
                         fed:FederatedCritic|None=None, # how the critic is trained (defaults: `FederatedCritic()`)
                         iters:int=1200, # generator steps
@@ -123,13 +162,14 @@ def train_gan_federated(data:ClientData, # the clients' data, reached only throu
                         gan:str='mlp', n_classes:int=MNIST.n_classes, shape:tuple=MNIST.shape,
                         seed:int=0, progress:bool=True,
                        ) -> tuple[nn.Module, dict]: # the generator, and the history (losses, bytes, DP accounting)
-    "A conditional WGAN-GP whose critic's real-data terms are computed by the clients: the server holds no real sample."
+    "A conditional WGAN-GP whose critic's real-data terms are computed by the clients, guided by a classifier they train: the server holds no real sample."
     fed = fed or FederatedCritic()
     check_setting('iters', iters, lambda v: v >= 1, 'an integer >= 1', int)
     check_setting('n_critic', n_critic, lambda v: v >= 1, 'an integer >= 1', int)
     check_setting('lr', lr, lambda v: v > 0, 'a positive number', float)
     n = len(data.parts)
-    if fed.clients_per_step > n: raise ValueError(f'clients_per_step={fed.clients_per_step} is out of range: must be at most the number of clients ({n})')
+    for k in ('clients_per_step', 'guide_clients'):
+        if getattr(fed, k) > n: raise ValueError(f'{k}={getattr(fed, k)} is out of range: must be at most the number of clients ({n})')
     if fed.malicious and not all(isinstance(m, int) and 0 <= m < n for m in fed.malicious):
         raise ValueError(f'malicious critic clients must be ids in 0..{n - 1}, got {fed.malicious}')
     if len(data.y) and not 0 <= int(data.y.min()) <= int(data.y.max()) < n_classes:
@@ -147,6 +187,8 @@ def train_gan_federated(data:ClientData, # the clients' data, reached only throu
     hist = {k: [] for k in ('critic_loss', 'generator_loss')}
     steps = {k: 0 for k in range(n)}
     t0 = time.perf_counter()
+    guide = federated_guide(data, fed, n_classes, seed) if fed.guide_rounds else None
+    ref = None  # the last critic step's combined real-data gradient
     for it in tqdm(range(iters), desc='federated WGAN-GP', disable=not progress):
         for _ in range(n_critic):
             clients = torch.randperm(n, generator=rng)[:fed.clients_per_step].tolist()
@@ -159,7 +201,8 @@ def train_gan_federated(data:ClientData, # the clients' data, reached only throu
             poisoned = torch.tensor([k in bad for k in clients], device=rows.device)
             rows[poisoned] *= -fed.scale if fed.attack == 'flip' else fed.scale
             for k in clients: steps[k] += 1
-            real_grad = combine(rows, fed.rule, fed.trim)
+            real_grad = combine(rows, fed.rule, fed.trim, ref)
+            if real_grad.any(): ref = real_grad
             yb = torch.randint(n_classes, (batch_size,), generator=rng).to(dev)
             with torch.no_grad(): fake = G(torch.randn(batch_size, G.nz, generator=rng).to(dev), yb)
             C.zero_grad()
@@ -171,18 +214,21 @@ def train_gan_federated(data:ClientData, # the clients' data, reached only throu
             opt_c.step()
         yb = torch.randint(n_classes, (batch_size,), generator=rng).to(dev)
         C.requires_grad_(False)
-        g_loss = -C(G(torch.randn(batch_size, G.nz, generator=rng).to(dev), yb), yb).mean()
-        opt_g.zero_grad(); g_loss.backward(); opt_g.step()
+        xg = G(torch.randn(batch_size, G.nz, generator=rng).to(dev), yb)
+        g_loss = -C(xg, yb).mean()
+        guided = g_loss + fed.guide_weight * F.cross_entropy(guide(xg), yb) if guide is not None else g_loss
+        opt_g.zero_grad(); guided.backward(); opt_g.step()
         C.requires_grad_(True)
         hist['critic_loss'].append(fake_term.item()); hist['generator_loss'].append(g_loss.item())
     fake_bytes = 4 * n_classes * fed.fakes_per_class * math.prod(shape)
     hist |= dict(seconds=time.perf_counter() - t0, client_steps=steps,
                  sample_rate={k: fed.batch_size / len(p) for k, p in enumerate(data.parts)},
                  dp=None if fed.dp_clip is None else (fed.dp_clip, fed.dp_noise),
-                 bytes_per_client_step=dict(down=4 * n_params + fake_bytes, up=4 * n_params))
+                 bytes_per_client_step=dict(down=4 * n_params + fake_bytes, up=4 * n_params),
+                 bytes_per_guide_client_round=4 * sum(p.numel() for p in guide.parameters()) if guide is not None else 0)
     return G.eval(), hist
 
-# %% ../nbs/03_wgan_gp_federated.ipynb #fd00c16f
+# %% ../nbs/03_wgan_gp_federated.ipynb #1ac481e1
 def federated_generator(data:ClientData, # the clients' data
                         fed:FederatedCritic, # how the critic is trained
                         iters:int=1200, lr:float=1e-3, n_critic:int=1, seed:int=0, # `train_gan_federated`'s settings
@@ -196,13 +242,13 @@ def federated_generator(data:ClientData, # the clients' data
     if not cache: return train().eval()
     h = hashlib.sha256(data.x.cpu().numpy().tobytes() + data.y.cpu().numpy().tobytes())
     for p in data.parts: h.update(p.cpu().numpy().tobytes()); h.update(b'|')
-    recipe = dict(kind='federated_wgan_gp_generator', version=1, data=h.hexdigest(), critic=asdict(fed), iters=iters, lr=lr,
+    recipe = dict(kind='federated_wgan_gp_generator', version=2, data=h.hexdigest(), critic=asdict(fed), iters=iters, lr=lr,
                   n_critic=n_critic, gan=gan, shape=list(shape), n_classes=n_classes, seed=seed, torch=str(torch.__version__))
     key = hashlib.sha256(repr(sorted(recipe.items())).encode()).hexdigest()[:16]
     return cached_module(cache_dir()/f'federated_generator_{key}.pt', recipe, lambda: make_gan(gan, shape, n_classes)[0], train,
                          'federated generator').to(data.x.device)
 
-# %% ../nbs/03_wgan_gp_federated.ipynb #c7fd0a60
+# %% ../nbs/03_wgan_gp_federated.ipynb #f71eeaf2
 def privacy_spent(history:dict, # `train_gan_federated`'s history: the DP settings and each client's steps
                   delta:float=1e-5,
                  ) -> float|None: # the largest epsilon over the clients; None without DP

@@ -25,6 +25,8 @@ def fedwgan(*args, **kw):
     (dict(critic='federated', defense_params={'critic': {'rule': 'krum'}}), "rule='krum' is out of range"),
     (dict(critic='federated', defense_params={'critic': {'clients_per_step': 0}}), 'clients_per_step=0 is out of range'),
     (dict(critic='federated', defense_params={'critic': {'dp_clip': -1}}), 'dp_clip=-1 is out of range'),
+    (dict(critic='federated', defense_params={'critic': {'dp_clip': 1.0}}), 'set guide_rounds=0 for a differentially private generator'),
+    (dict(critic='federated', defense_params={'critic': {'guide_rounds': -2}}), 'guide_rounds=-2 is out of range'),
     (dict(critic='federated', defense_params={'critic': {'dp': True}}), "the federated critic's settings are clients_per_step"),
     (dict(critic='federated', defense_params={'critic': 'median'}), "critic='median' is out of range"),
 ])
@@ -40,9 +42,11 @@ def test_bad_federated_training_input_is_refused():
     with pytest.raises(ValueError, match='clients_per_step=5 is out of range: must be at most the number of clients \\(4\\)'):
         train_gan_federated(data, FederatedCritic(clients_per_step=5), iters=1, progress=False)
     with pytest.raises(ValueError, match='malicious critic clients must be ids in 0..3'):
-        train_gan_federated(data, FederatedCritic(clients_per_step=2, malicious=[7]), iters=1, progress=False)
+        train_gan_federated(data, FederatedCritic(clients_per_step=2, guide_clients=2, malicious=[7]), iters=1, progress=False)
     with pytest.raises(ValueError, match='labels must be classes 0..4'):
-        train_gan_federated(data, FederatedCritic(clients_per_step=2), iters=1, n_classes=5, progress=False)
+        train_gan_federated(data, FederatedCritic(clients_per_step=2, guide_clients=2), iters=1, n_classes=5, progress=False)
+    with pytest.raises(ValueError, match='guide_clients=10 is out of range: must be at most the number of clients \\(4\\)'):
+        train_gan_federated(data, FederatedCritic(clients_per_step=2), iters=1, progress=False)
     with pytest.raises(ValueError, match='every client needs at least one sample'):
         ClientData(x, y, [parts[0], parts[0][:0]])
     with pytest.raises(ValueError, match="rule='mode' is out of range"):
@@ -58,10 +62,32 @@ def test_the_command_line_refuses_a_share_defense_without_a_share(tmp_path):
 def test_a_zero_share_run_from_the_command_line(tmp_path, mnist_root):
     out = tmp_path / 'run'
     p = fedwgan('run', '--data', mnist_root, '--critic', 'federated', '--clients', 10, '--clients-per-round', 5, '--rounds', 2,
-                '--malicious', 0.2, '--defense-params', json.dumps({'iters': 30, 'cache': False, 'critic': {'clients_per_step': 4}}),
+                '--malicious', 0.2, '--defense-params', json.dumps({'iters': 30, 'cache': False, 'critic': {'clients_per_step': 4, 'guide_rounds': 1}}),
                 '--out', out, timeout=600)
     assert p.returncode == 0, p.stderr
     saved = json.loads((out / 'config.json').read_text())
     assert (saved['critic'], saved['share']) == ('federated', None) and Config.load(out / 'config.json').resolved().share == 0
     rounds = [json.loads(l) for l in (out / 'rounds.jsonl').read_text().splitlines()]
     assert len(rounds) == 2 and all(r['scores'] and len(r['scores']['accuracy']) == 5 for r in rounds)
+
+
+def test_compare_puts_both_critics_side_by_side(tmp_path, mnist_root):
+    out = tmp_path / 'grid'
+    params = {'iters': 20, 'cache': False, 'critic': {'clients_per_step': 4, 'guide_rounds': 1, 'guide_clients': 2}}
+    p = fedwgan('compare', '--data', mnist_root, '--critics', 'shared,federated', '--attacks', 'noise', '--defenses', 'median,wgan_gp_filter',
+                '--partitions', 'iid', '--clients', 10, '--clients-per-round', 5, '--rounds', 1, '--malicious', 0.2,
+                '--defense', 'wgan_gp_filter', '--defense-params', json.dumps(params), '--workers', 1, '--out', out, timeout=900)
+    assert p.returncode == 0, p.stderr
+    header = next(l for l in (out / 'table.md').read_text().splitlines() if l.startswith('| attack'))
+    assert header == '| attack | fedavg | median | wgan_gp_filter | wgan_gp_filter, no share |', header
+    summaries = json.loads((out / 'summaries.json').read_text())
+    assert sorted((s['defense'], s['critic']) for s in summaries) == [
+        ('fedavg', 'shared'), ('median', 'shared'), ('wgan_gp_filter', 'federated'), ('wgan_gp_filter', 'shared')]
+    saved = Config.load(out / 'iid' / 'noise-wgan_gp_filter-federated' / 'config.json')
+    assert (saved.critic, saved.share, saved.defense_params['critic']['guide_rounds']) == ('federated', None, 1)
+
+
+def test_compare_refuses_an_unknown_critic(tmp_path):
+    p = fedwgan('compare', '--critics', 'shared,central', '--attacks', 'noise', '--defenses', 'wgan_gp_filter', '--out', tmp_path / 'grid')
+    assert p.returncode == 2 and "critics='central' is out of range: must be names from shared, federated" in p.stderr, p.stderr
+    assert not (tmp_path / 'grid').exists()
