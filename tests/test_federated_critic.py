@@ -75,7 +75,7 @@ def test_compare_puts_both_critics_side_by_side(tmp_path, mnist_root):
     out = tmp_path / 'grid'
     params = {'iters': 20, 'cache': False, 'critic': {'clients_per_step': 4, 'guide_rounds': 1, 'guide_clients': 2}}
     p = fedwgan('compare', '--data', mnist_root, '--critics', 'shared,federated', '--attacks', 'noise', '--defenses', 'wgan_gp_filter',
-                '--partitions', 'iid', '--clients', 10, '--clients-per-round', 5, '--rounds', 1, '--malicious', 0.2,
+                '--partitions', 'iid', '--clients', 50, '--clients-per-round', 5, '--rounds', 1, '--malicious', 0.2, '--batch-size', 50,
                 '--defense', 'wgan_gp_filter', '--defense-params', json.dumps(params), '--workers', 1, '--out', out, timeout=900)
     assert p.returncode == 0, p.stderr
     header = next(l for l in (out / 'table.md').read_text().splitlines() if l.startswith('| attack'))
