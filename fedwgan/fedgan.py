@@ -128,6 +128,14 @@ class FederatedCritic:
             raise ValueError(f'dp_clip={self.dp_clip} with guide_rounds={self.guide_rounds}: the guide is trained by plain FedAvg, '
                              'which DP-SGD does not cover; set guide_rounds=0 for a differentially private generator')
 
+    def poison(self, rows:torch.Tensor, # one critic gradient or guide update per client of `clients`, changed in place
+               clients:list, # the clients' ids
+              ) -> torch.Tensor:
+        "`rows` as the clients return them: the malicious clients' scaled by `-scale` (`flip`) or `scale`."
+        bad = torch.tensor([k in self.malicious for k in clients], device=rows.device)
+        rows[bad] *= -self.scale if self.attack == 'flip' else self.scale
+        return rows
+
 # %% ../nbs/03_wgan_gp_federated.ipynb #88cc53f9
 def federated_guide(data:ClientData, # the clients' data
                     fed:FederatedCritic, # `guide_rounds`, `guide_clients`, `rule`, and the malicious clients
@@ -139,15 +147,12 @@ def federated_guide(data:ClientData, # the clients' data
         raise ValueError(f'guide_clients={fed.guide_clients} is out of range: must be at most the number of clients ({len(data.parts)})')
     model = LeNet5(tuple(data.x.shape[1:]), n_classes).to(data.x.device)
     w = init_weights(model, seed)
-    rng, bad, ref = torch.Generator().manual_seed(seed), set(fed.malicious), None
+    rng, ref = torch.Generator().manual_seed(seed), None
     for r in range(fed.guide_rounds):
         clients = torch.randperm(len(data.parts), generator=rng)[:fed.guide_clients].tolist()
         sets = [(data.x[data.parts[k].to(data.x.device)], data.y[data.parts[k].to(data.y.device)]) for k in clients]
         W, _ = local_train(model, w, sets, epochs=1, batch_size=10, lr=0.1, seed=seed * 1_000_003 + r)
-        updates = W - w
-        poisoned = torch.tensor([k in bad for k in clients], device=W.device)
-        updates[poisoned] *= -fed.scale if fed.attack == 'flip' else fed.scale
-        step = combine(updates, fed.rule, fed.trim, ref)
+        step = combine(fed.poison(W - w, clients), fed.rule, fed.trim, ref)
         w, ref = w + step, step if step.any() else ref
     return set_weights(model, w).eval().requires_grad_(False)
 
@@ -182,7 +187,6 @@ def train_gan_federated(data:ClientData, # the clients' data, reached only throu
     opt_g = torch.optim.Adam(G.parameters(), lr=lr, betas=betas)
     opt_c = torch.optim.Adam(C.parameters(), lr=lr, betas=betas)
     rng = torch.Generator().manual_seed(seed)
-    bad = set(fed.malicious)
     n_params = sum(p.numel() for p in C.parameters())
     hist = {k: [] for k in ('critic_loss', 'generator_loss')}
     steps = {k: 0 for k in range(n)}
@@ -198,10 +202,8 @@ def train_gan_federated(data:ClientData, # the clients' data, reached only throu
             batches = [data.batch(k, fed.batch_size, rng) for k in clients]
             rows = client_critic_grads(C, torch.stack([b[0] for b in batches]), torch.stack([b[1] for b in batches]), fakes, lam, rng,
                                        None if fed.dp_clip is None else (fed.dp_clip, fed.dp_noise))
-            poisoned = torch.tensor([k in bad for k in clients], device=rows.device)
-            rows[poisoned] *= -fed.scale if fed.attack == 'flip' else fed.scale
             for k in clients: steps[k] += 1
-            real_grad = combine(rows, fed.rule, fed.trim, ref)
+            real_grad = combine(fed.poison(rows, clients), fed.rule, fed.trim, ref)
             if real_grad.any(): ref = real_grad
             yb = torch.randint(n_classes, (batch_size,), generator=rng).to(dev)
             with torch.no_grad(): fake = G(torch.randn(batch_size, G.nz, generator=rng).to(dev), yb)
