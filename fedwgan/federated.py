@@ -356,6 +356,10 @@ class Defense:
         "What `defense(w_global, rows, counts)` would return, leaving the defense's state as it was (for attackers that know the defense)."
         return self(w_global, rows, counts)  # a defense whose call changes its state overrides this
 
+    def reference_update(self, w_global:torch.Tensor) -> torch.Tensor|None:
+        "The update this defense trusts in the round that starts from `w_global` (the server's own), or None: what an attacker who knows the defense keeps its updates aligned with."
+        return None
+
     def __call__(self, w_global:torch.Tensor, # `P` global weights sent this round
                  rows, # the returned weights: a `K x P` stack, or a list of `K` vectors
                  counts, # `K` sample counts
