@@ -6,7 +6,7 @@
 __all__ = ['DIRECTIONS', 'ATTACKS', 'choose_malicious', 'Attack', 'GaussianNoise', 'SignFlip', 'Scaling', 'add_trigger',
            'DataAttack', 'LabelFlip', 'TargetedFlip', 'Backdoor', 'alie_z', 'ALIE', 'IPM', 'search_strength',
            'alie_rows', 'ipm_rows', 'TunedAttack', 'OptALIE', 'OptIPM', 'largest_gamma', 'MinMax', 'MinSum', 'MPAF',
-           'FilterAware', 'make_attack']
+           'FilterAware', 'TrustAware', 'make_attack']
 
 # %% ../nbs/02_attacks.ipynb #32e101d3
 import math
@@ -402,9 +402,51 @@ class FilterAware(Attack):
         _needs_view(self, view)
         return self.choose(own, w_global, view)[2]
 
+# %% ../nbs/02_attacks.ipynb #6d54eb84
+def _unit(v): return v / v.norm().clamp_min(1e-12)
+
+def _against(mu, fallback, r):
+    "The unit direction of `mu`'s part orthogonal to the unit vector `r`, or of `fallback`'s where `mu` has none (zero if neither has one)."
+    for v in (mu, fallback):
+        perp = v - (v @ r) * r
+        if perp.norm() > 1e-9 * max(v.norm().item(), 1e-12): return _unit(perp)
+    return torch.zeros_like(r)
+
+@dataclass(frozen=True, kw_only=True)
+class TrustAware(Attack):
+    "Adaptive against trust by direction (FLTrust's adaptive attacker): the update farthest from the honest mean among those at a positive cosine to the update the defense trusts."
+    colluding = True
+    cosines:tuple=(0.02, 0.05, 0.1, 0.2, 0.4) # the cosines to the trusted update tried, each in (0, 1)
+    max_strength:float=20.0 # the longest update tried, in honest mean update lengths
+    steps:int=8 # lengths tried per cosine, log-spaced from 0.1
+    name, kind = 'trust_aware', 'model'
+    def __post_init__(self):
+        super().__post_init__(); _check_search(self)
+        ok = lambda v: isinstance(v, (list, tuple)) and len(v) > 0 and all(isinstance(c, (int, float)) and not isinstance(c, bool) and 0 < c < 1 for c in v)
+        check_setting('cosines', self.cosines, ok, 'a non-empty list of numbers in (0, 1)')
+        object.__setattr__(self, 'cosines', tuple(float(c) for c in self.cosines))
+    def directions(self, own, w_global, view) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]: # honest mean, `r`, `p`
+        "The honest mean, the unit direction `r` of the trusted update, and the unit direction `p` the attacker pushes against."
+        honest, mean = _honest_view(view, own)
+        mu = (mean - w_global).double()
+        ref = view.defense.reference_update(w_global)
+        r = _unit(mu if ref is None else ref.double())
+        return mean, r, _against(mu if ref is not None else torch.zeros_like(mu), _reference(own, honest).double().std(0), r)
+    def poison_weights(self, own, w_global, honest, gen, view=None):
+        _needs_view(self, view)
+        mean, r, p = self.directions(own, w_global, view)
+        size, best = (mean - w_global).double().norm(), None
+        for c in self.cosines:
+            u = (c * r - math.sqrt(1 - c * c) * p) * size
+            send = lambda s, u=u: (w_global + (s * u).to(w_global.dtype)).expand_as(own).clone()
+            found = search_strength(send, view, lambda w: (w - mean).norm().item(), _strengths(self.max_strength, self.steps))
+            if best is None or found[2] > best[2]: best = found
+        return best[1]
+
+
 # %% ../nbs/02_attacks.ipynb #c15fdbc2
 ATTACKS = {a.name: a for a in (GaussianNoise, SignFlip, Scaling, LabelFlip, TargetedFlip, Backdoor, ALIE, IPM,
-                               OptALIE, OptIPM, MinMax, MinSum, MPAF, FilterAware)}
+                               OptALIE, OptIPM, MinMax, MinSum, MPAF, FilterAware, TrustAware)}
 
 # %% ../nbs/02_attacks.ipynb #ff642ca6
 def make_attack(name:str, # one of `ATTACKS`

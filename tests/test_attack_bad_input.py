@@ -49,6 +49,11 @@ def test_unknown_parameter_lists_the_attacks_parameters():
     ('filter_aware', dict(data='test set'), "'validation' or 'own'"),
     ('filter_aware', dict(per_class=0), 'an integer >= 1'),
     ('filter_aware', dict(max_strength=math.inf), 'a number > 0.1'),
+    ('trust_aware', dict(cosines=(0.1, 0)), 'a non-empty list of numbers in (0, 1)'),
+    ('trust_aware', dict(cosines='0.1'), 'a non-empty list of numbers in (0, 1)'),
+    ('trust_aware', dict(cosines=[True]), 'a non-empty list of numbers in (0, 1)'),
+    ('trust_aware', dict(cosines=[math.nan]), 'a non-empty list of numbers in (0, 1)'),
+    ('trust_aware', dict(steps=1), 'an integer >= 2'),
 ])
 def test_out_of_range_parameter_names_it_and_the_range(name, params, allowed):
     (field, value), = params.items()
