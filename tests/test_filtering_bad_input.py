@@ -49,6 +49,9 @@ def test_threshold_outside_0_1(value):
     ('wgan_gp_filter', dict(rule=3)), ('share_filter', dict(drop=0)),
     ('wgan_gp_guard', dict(validate='no')), ('wgan_gp_guard', dict(k_update=-1)), ('wgan_gp_guard', dict(clip_factor='2')),
     ('wgan_gp_guard', dict(clip_iters=0)), ('wgan_gp_guard', dict(k=0)),
+    ('wgan_gp_anchor', dict(trust='yes')), ('wgan_gp_anchor', dict(weight='cosine')), ('wgan_gp_anchor', dict(power=-1)),
+    ('wgan_gp_anchor', dict(server_lr=math.inf)), ('wgan_gp_anchor', dict(fraction=0)), ('wgan_gp_anchor', dict(fraction=1.5)),
+    ('wgan_gp_anchor', dict(collusion=1)), ('fltrust', dict(root='synthetic')), ('fltrust', dict(root='generated', generator={'iters': 0})),
 ])
 def test_wrong_types_and_ranges_fail_when_the_defense_is_made(name, params):
     (field, value), = list(params.items())[-1:]
@@ -69,7 +72,7 @@ def test_bad_rule_settings_fail_before_the_generator_trains():
         make_defense('wgan_gp_filter', share=SHARE, rule='kmeans', k=3)
 
 
-@pytest.mark.parametrize('name', ['fltrust', 'share_filter', 'wgan_gp_filter'])
+@pytest.mark.parametrize('name', ['fltrust', 'share_filter', 'wgan_gp_filter', 'wgan_gp_anchor'])
 def test_defenses_that_need_the_share_say_so(name):
     with pytest.raises(ValueError, match=f"defense '{name}' .*server share.*: pass share=\\(x, y\\)"):
         make_defense(name)
