@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['plot_accuracy', 'plot_rates', 'rejection_line', 'plot_scores', 'save_plots', 'worst_case', 'results_table',
-           'plot_grid', 'round_report', 'round_browser', 'run_form']
+           'plot_grid', 'compare_worst', 'round_report', 'round_browser', 'run_form']
 
 # %% ../nbs/07_report.ipynb #aaf6214e
 import inspect, math
@@ -100,65 +100,96 @@ def save_plots(run:Run, folder:str|Path) -> list[str]: # the files written
     return written
 
 # %% ../nbs/07_report.ipynb #d344045e
-def _grid_cells(summaries, partition):
-    "One partition's summaries by (attack, defense), and its attacks and defenses in the order they came; a defense run with the federated critic is its own column."
-    column = lambda s: s['defense'] + (', no share' if s.get('critic') == 'federated' else '')
-    cells = {(s['attack'], column(s)): s for s in summaries if s['partition'] == partition}
-    return cells, list(dict.fromkeys(a for a, _ in cells)), list(dict.fromkeys(d for _, d in cells))
+def _grid_cells(summaries:list[dict], # run summaries, with or without a `seed`
+                partition:str):
+    "One partition's summaries by (attack, defense) and then by seed, and its attacks, defenses and seeds in the order they came; a defense's column is its label (its name, and the parameters the grid gave it), one run with the federated critic its own column, a summary without a `seed` is seed None."
+    column = lambda s: s.get('label', s['defense']) + (', no share' if s.get('critic') == 'federated' else '')
+    cells = {}
+    for s in summaries:
+        if s['partition'] == partition: cells.setdefault((s['attack'], column(s)), {})[s.get('seed')] = s
+    seeds = list(dict.fromkeys(seed for runs in cells.values() for seed in runs))
+    return cells, list(dict.fromkeys(a for a, _ in cells)), list(dict.fromkeys(d for _, d in cells)), seeds
 
+# %% ../nbs/07_report.ipynb #9328bbdb
+def _mean(values:list[float|None]) -> float|None:
+    "The mean of the values that are not None; None if none is (a TPR is None in a run whose attackers were never judged)."
+    values = [v for v in values if v is not None]
+    return sum(values) / len(values) if values else None
 
-def worst_case(summaries:list[dict], # run summaries with the clean run's `gap` filled in (as `compare` returns them)
-               partition:str) -> dict[str, dict]: # defense -> accuracy, accuracy_attack, gap, gap_attack
-    "Each defense's worst case over the attacks of one partition's grid: its lowest final accuracy and its largest loss against the clean run, each with the attack that caused it."
-    cells, attacks, defenses = _grid_cells(summaries, partition)
+# %% ../nbs/07_report.ipynb #a90902bb
+def worst_case(summaries:list[dict], # run summaries with the clean run's `gap` filled in (as `compare` returns them), of one seed or several
+               partition:str) -> dict[str, dict]: # defense -> accuracy, accuracy_attack, accuracy_seed, gap, gap_attack, gap_seed, spread, clean_mean
+    "Each defense's worst case over the attacks and seeds of one partition's grid: its lowest final accuracy and its largest loss against the clean run of the same seed, each with the attack and the seed; the spread over the seeds of its lowest accuracy's cell; the clean run's mean accuracy."
+    cells, attacks, defenses, _ = _grid_cells(summaries, partition)
     out = {}
     for d in defenses:
-        runs = [(a, cells[a, d]) for a in attacks if a != 'none' and (a, d) in cells]
+        runs = [(a, seed, s) for a in attacks if a != 'none' for seed, s in cells.get((a, d), {}).items()]
         if not runs: continue
-        a_acc, s_acc = min(runs, key=lambda r: r[1]['accuracy'])
-        gaps = [(a, s) for a, s in runs if s.get('gap') is not None]
-        a_gap, s_gap = min(gaps, key=lambda r: r[1]['gap']) if gaps else (None, None)
-        out[d] = dict(accuracy=s_acc['accuracy'], accuracy_attack=a_acc, gap=None if s_gap is None else s_gap['gap'], gap_attack=a_gap)
+        a_acc, seed_acc, s_acc = min(runs, key=lambda r: r[2]['accuracy'])
+        gaps = [r for r in runs if r[2].get('gap') is not None]
+        a_gap, seed_gap, s_gap = min(gaps, key=lambda r: r[2]['gap']) if gaps else (None, None, None)
+        cell = [s['accuracy'] for s in cells[a_acc, d].values()]
+        clean = {seed: s['clean'] for _, seed, s in runs if s.get('clean') is not None}  # one clean run a seed
+        out[d] = dict(accuracy=s_acc['accuracy'], accuracy_attack=a_acc, accuracy_seed=seed_acc,
+                      gap=None if s_gap is None else s_gap['gap'], gap_attack=a_gap, gap_seed=seed_gap,
+                      spread=max(cell) - min(cell), clean_mean=_mean(list(clean.values())))
     return out
 
+# %% ../nbs/07_report.ipynb #4bc2d429
+def _cell_text(runs:dict, # seed -> summary, the runs of one cell of the grid
+               attack:str) -> str:
+    "A table cell: `accuracy · s success · TPR/TNR`; over several seeds the mean accuracy with the lowest, and the means of the rest."
+    ss = list(runs.values())
+    acc = [s['accuracy'] for s in ss]
+    text = f"{100 * _mean(acc):.1f}" + (f" (min {100 * min(acc):.1f})" if len(ss) > 1 else '')
+    success, tpr, tnr = (_mean([s[k] for s in ss]) for k in ('success', 'tpr', 'tnr'))
+    if success is not None: text += f" · s {100 * success:.1f}"
+    if tpr is not None or attack != 'none': text += f" · {ratio(tpr)}/{ratio(tnr)}"
+    return text
+
 # %% ../nbs/07_report.ipynb #649ae10d
-def results_table(summaries:list[dict], # run summaries (`summarize`), e.g. from `compare`
+def results_table(summaries:list[dict], # run summaries (`summarize`), e.g. from `compare`, of one seed or several
                   partition:str) -> str:
-    "A markdown table for one partition: attacks as rows, defenses as columns; cell `accuracy · success · TPR/TNR`; then each defense's worst case."
-    cells, attacks, defenses = _grid_cells(summaries, partition)
+    "A markdown table for one partition: attacks as rows, defenses as columns; cell `accuracy · success · TPR/TNR` (over several seeds: means, with the lowest accuracy); then each defense's worst case, with its attack (and seed)."
+    cells, attacks, defenses, seeds = _grid_cells(summaries, partition)
     lines = ['| attack | ' + ' | '.join(defenses) + ' |', '|---' * (len(defenses) + 1) + '|']
-    for a in attacks:
-        row = []
-        for d in defenses:
-            s = cells.get((a, d))
-            if s is None: row.append(''); continue
-            text = f"{100 * s['accuracy']:.1f}"
-            if s['success'] is not None: text += f" · s {100 * s['success']:.1f}"
-            if s['tpr'] is not None or a != 'none': text += f" · {ratio(s['tpr'])}/{ratio(s['tnr'])}"
-            row.append(text)
-        lines.append(f'| {a} | ' + ' | '.join(row) + ' |')
-    worst = worst_case(summaries, partition)
+    for a in attacks: lines.append(f'| {a} | ' + ' | '.join(_cell_text(cells[a, d], a) if (a, d) in cells else '' for d in defenses) + ' |')
+    worst, several = worst_case(summaries, partition), len(seeds) > 1
+    where = lambda x, k: f"({x[k + '_attack']}, seed {x[k + '_seed']})" if several else f"({x[k + '_attack']})"
     if worst:
         w = [worst.get(d) for d in defenses]
-        lines.append('| **worst accuracy** (attack) | ' + ' | '.join('' if x is None else f"{100 * x['accuracy']:.1f} ({x['accuracy_attack']})" for x in w) + ' |')
+        lines.append(f"| **worst accuracy** (attack{', seed' if several else ''}) | "
+                     + ' | '.join('' if x is None else f"{100 * x['accuracy']:.1f} {where(x, 'accuracy')}" for x in w) + ' |')
         if any(x and x['gap'] is not None for x in w):
-            lines.append('| **worst gap** to clean, points (attack) | ' + ' | '.join(
-                '' if x is None or x['gap'] is None else f"{100 * x['gap']:+.1f} ({x['gap_attack']})" for x in w) + ' |')
+            lines.append(f"| **worst gap** to {'the clean run of the same seed' if several else 'clean'}, points (attack{', seed' if several else ''}) | "
+                         + ' | '.join('' if x is None or x['gap'] is None else f"{100 * x['gap']:+.1f} {where(x, 'gap')}" for x in w) + ' |')
     return '\n'.join(lines)
 
 # %% ../nbs/07_report.ipynb #e39cf3fc
 def plot_grid(summaries:list[dict], partition:str, ax=None):
-    "Heatmap of the final accuracies of one partition's grid."
-    cells, attacks, defenses = _grid_cells(summaries, partition)
-    m = torch.tensor([[100 * cells[a, d]['accuracy'] if (a, d) in cells else math.nan for d in defenses] for a in attacks])
+    "Heatmap of the final accuracies of one partition's grid; over several seeds, each cell's mean."
+    cells, attacks, defenses, seeds = _grid_cells(summaries, partition)
+    m = torch.tensor([[100 * _mean([s['accuracy'] for s in cells[a, d].values()]) if (a, d) in cells else math.nan for d in defenses] for a in attacks])
     if ax is None: _, ax = plt.subplots(figsize=(1 + 1.1 * len(defenses), 0.8 + 0.45 * len(attacks)))
     ax.imshow(m, cmap='RdYlGn', vmin=0, vmax=100, aspect='auto')
     for i in range(len(attacks)):
         for j in range(len(defenses)):
             if not math.isnan(m[i, j]): ax.text(j, i, f'{m[i, j]:.1f}', ha='center', va='center', fontsize=8)
     ax.set_xticks(range(len(defenses)), defenses, rotation=30, ha='right'); ax.set_yticks(range(len(attacks)), attacks)
-    ax.set_title(f'final test accuracy (%), {partition}')
+    ax.set_title(f'final test accuracy (%), {partition}' + (f', mean over {len(seeds)} seeds' if len(seeds) > 1 else ''))
     return ax
+
+# %% ../nbs/07_report.ipynb #5449bec4
+def compare_worst(worst:dict[str, dict], # defense -> its worst case, as `worst_case` returns it
+                  a:str, b:str, # the two defenses
+                 ) -> str: # `a` or `b`, the one ahead, or 'tie'
+    "Which of two defenses has the better worst case: the higher worst accuracy, or 'tie' when the two differ by less than the larger of their spreads over the seeds (or not at all)."
+    for name in (a, b):
+        if name not in worst: raise ValueError(f'defense {name!r} has no worst case here: choose two of {", ".join(worst)}')
+    if a == b: raise ValueError(f'a={a!r} and b={b!r} are one defense: choose two different ones of {", ".join(worst)}')
+    diff = worst[a]['accuracy'] - worst[b]['accuracy']
+    if diff == 0 or abs(diff) < max(worst[a]['spread'], worst[b]['spread']): return 'tie'
+    return a if diff > 0 else b
 
 # %% ../nbs/07_report.ipynb #3432cd5f
 def round_report(h:RoundRecord) -> str:

@@ -3,6 +3,7 @@ import contextlib
 import io
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -36,7 +37,7 @@ def test_help_explains_both_commands():
         assert option in out.stdout, option
     assert 'sign_flip' in out.stdout and 'wgan_gp_filter' in out.stdout and 'dirichlet' in out.stdout  # the registries' names
     out = fedwgan('compare', '--help')
-    assert out.returncode == 0 and '--attacks' in out.stdout and '--workers' in out.stdout
+    assert out.returncode == 0 and '--attacks' in out.stdout and '--workers' in out.stdout and '--seeds' in out.stdout
 
 
 def test_a_mistyped_option_is_reported_before_torch_is_loaded():
@@ -183,7 +184,7 @@ def test_killing_compare_ends_its_workers_and_a_rerun_finishes_the_grid(mnist_ro
     deadline, workers = time.time() + 300, []
     while time.time() < deadline and p.poll() is None:
         workers = [w for w in children(p.pid) if 'spawn' in Path(f'/proc/{w}/cmdline').read_text(errors='replace')] if alive(p.pid) else []
-        if workers and list((tmp_path / 'grid').glob('iid/*/rounds.jsonl')): break
+        if workers and list((tmp_path / 'grid').glob('iid/seed0/*/rounds.jsonl')): break
         time.sleep(0.1)
     assert p.poll() is None and workers, 'the grid ended before it could be killed'
     p.send_signal(signal.SIGKILL); p.wait()
@@ -192,7 +193,7 @@ def test_killing_compare_ends_its_workers_and_a_rerun_finishes_the_grid(mnist_ro
     assert not any(alive(w) for w in workers), 'workers outlived the grid'
     out = fedwgan(*grid)
     assert out.returncode == 0, out.stderr
-    for cell in (tmp_path / 'grid' / 'iid').iterdir():
+    for cell in (tmp_path / 'grid' / 'iid' / 'seed0').iterdir():
         assert [r['round'] for r in rounds(cell)] == [1, 2, 3], cell
 
 
@@ -202,13 +203,48 @@ def test_a_cell_being_written_fails_the_grid_with_its_name(mnist_root, tmp_path)
     from fedwgan.experiment import ResultsFolder
     grid = ['compare', *TINY, '--rounds', '1', '--attacks', 'none', '--defenses', 'fedavg', '--partitions', 'iid',
             '--data', mnist_root, '--out', tmp_path / 'grid', '--workers', min(2, cores())]
-    with ResultsFolder(tmp_path / 'grid' / 'iid' / 'none-fedavg'):  # held, as by a live writer
+    with ResultsFolder(tmp_path / 'grid' / 'iid' / 'seed0' / 'none-fedavg'):  # held, as by a live writer
         out = fedwgan(*grid)
-    assert out.returncode == 2 and '1 of 1 cells failed' in out.stderr and 'iid/none-fedavg' in out.stderr, out.stderr
+    assert out.returncode == 2 and '1 of 1 cells failed' in out.stderr and 'iid/seed0/none-fedavg' in out.stderr, out.stderr
     assert 'is being written by another fedwgan run' in out.stderr
     if cores() >= 2: assert '1 cell(s): running 1 worker(s), not 2' in out.stdout
     out = fedwgan(*grid)  # released: the rerun finishes the grid
     assert out.returncode == 0 and '1 runs in' in out.stdout, out.stderr
+
+
+def test_a_grid_over_seeds_shows_mean_and_min_and_resumes(mnist_root, tmp_path):
+    "`--seeds 0,1` runs every cell once per seed, in a folder per seed; the table reads mean (min) and names the seed of each worst case."
+    grid = [*GRID, '--data', mnist_root, '--out', tmp_path / 'grid', '--workers', min(2, cores()), '--seeds', '0,1']
+    out = fedwgan(*grid)
+    assert out.returncode == 0, out.stderr
+    for seed in (0, 1):
+        assert sorted(p.name for p in (tmp_path / 'grid' / 'iid' / f'seed{seed}').iterdir()) == ['noise-median', 'noise-trimmed_mean', 'none-fedavg']
+        assert json.loads((tmp_path / 'grid' / 'iid' / f'seed{seed}' / 'noise-median' / 'config.json').read_text())['seed'] == seed
+    assert out.stdout.startswith('6 runs in') and 'seeds 0, 1;' in out.stdout.splitlines()[0]
+    table = (tmp_path / 'grid' / 'table.md').read_text()
+    assert table in out.stdout
+    noise = next(l for l in table.splitlines() if l.startswith('| noise |'))
+    assert re.fullmatch(r'\| noise \|  \|( \d+\.\d \(min \d+\.\d\) · \d\.\d\d/\d\.\d\d \|){2}', noise), noise
+    worst = next(l for l in table.splitlines() if l.startswith('| **worst accuracy** (attack, seed) |'))
+    assert len(re.findall(r'\d+\.\d \(noise, seed [01]\)', worst)) == 2, worst
+    summaries = json.loads((tmp_path / 'grid' / 'summaries.json').read_text())
+    assert [s['seed'] for s in summaries] == [0, 0, 0, 1, 1, 1]
+    cells = sorted((tmp_path / 'grid').glob('iid/seed*/*/rounds.jsonl'))
+    written = {p: (p.read_text(), (p.parent / 'state.pt').stat().st_mtime_ns) for p in cells}
+    again = fedwgan(*grid)  # resumed: every cell is finished, nothing is run again
+    assert again.returncode == 0, again.stderr
+    assert {p: (p.read_text(), (p.parent / 'state.pt').stat().st_mtime_ns) for p in cells} == written  # the rounds' seconds too
+    assert (tmp_path / 'grid' / 'table.md').read_text().splitlines()[1:] == table.splitlines()[1:]  # the same table (the first line has the minutes)
+
+
+@pytest.mark.parametrize('seeds, message', [(['--seeds', '0,x'], "seeds='0,x' is out of range: must be comma-separated integers"),
+                                            (['--seeds', '-1'], 'seeds=[-1]: seed=-1 is out of range: must be an integer in [0, 2**30)'),
+                                            (['--seeds', '0,0'], 'seeds=[0, 0] repeats 0: give each seed once'),
+                                            (['--seeds', '0,1', '--seed', '1'], '--seed and --seeds are both given')])
+def test_bad_seeds_are_refused_before_any_work(mnist_root, tmp_path, seeds, message):
+    code, err = run_main(*GRID, '--data', mnist_root, '--out', tmp_path / 'grid', *seeds)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / 'grid').exists()
 
 
 def test_a_check_that_cannot_tell_clients_apart_is_said(mnist_root, tmp_path):
@@ -229,3 +265,26 @@ def test_a_guard_without_its_validation_test_writes_its_results(mnist_root, tmp_
                   '--defense', 'wgan_gp_guard', '--defense-params', '{"validate": false, "iters": 30, "cache": false}', '--out', tmp_path / 'run')
     assert out.returncode == 0, out.stderr
     assert (tmp_path / 'run' / 'summary.json').exists() and not (tmp_path / 'run' / 'scores.png').exists()
+
+
+def test_one_defense_with_other_parameters_is_a_column_of_its_own(mnist_root, tmp_path):
+    "`--defenses 'trimmed_mean,trimmed_mean{\"f\": 0}'`: one defense twice in a grid, each with its own folder and column, labelled with its parameters."
+    grid = ['compare', *TINY, '--rounds', '1', '--attacks', 'noise', '--defenses', 'trimmed_mean,trimmed_mean{"f": 0}', '--partitions', 'iid',
+            '--data', mnist_root, '--out', tmp_path / 'grid', '--workers', 1]
+    out = fedwgan(*grid)
+    assert out.returncode == 0, out.stderr
+    folders = tmp_path / 'grid' / 'iid' / 'seed0'
+    assert sorted(p.name for p in folders.iterdir()) == ['noise-trimmed_mean', 'noise-trimmed_mean-f=0', 'none-fedavg']
+    assert json.loads((folders / 'noise-trimmed_mean-f=0' / 'config.json').read_text())['defense_params'] == {'f': 0}
+    assert '| attack | fedavg | trimmed_mean | trimmed_mean f=0 |' in out.stdout
+    noise = next(l for l in out.stdout.splitlines() if l.startswith('| noise |'))
+    plain, untrimmed = [float(c.split()[0]) for c in noise.split('|')[3:5]]
+    assert untrimmed < plain  # f=0 is the plain mean, which the noise attackers wreck; the trimmed mean holds
+
+
+def test_a_defense_with_bad_parameters_in_the_grid_is_refused(mnist_root, tmp_path):
+    for defenses, message in [('median,fltrust{root: 1}', "defense 'fltrust{root: 1}': its parameters are not a JSON object"),
+                              ('fltrust{"root": "synthetic"}', "root='synthetic' is out of range: must be 'share' or 'generated'")]:
+        code, err = run_main(*GRID[:-4], '--defenses', defenses, '--partitions', 'iid', '--data', mnist_root, '--out', tmp_path / 'grid')
+        assert code == 2 and message in err, err
+        assert not (tmp_path / 'grid').exists()
