@@ -20,7 +20,7 @@ from fedwgan.config import Config
 from fedwgan.experiment import setup
 from fedwgan.federated import init_weights
 
-DEFAULT = 'fedavg,wgan_gp_filter,share_filter,fltrust,multi_krum,median,trimmed_mean'
+DEFAULT = 'fedavg,wgan_gp_anchor,wgan_gp_guard,wgan_gp_filter,share_filter,fltrust,multi_krum,median,trimmed_mean'
 
 
 def main():
