@@ -108,7 +108,7 @@ class DatasetInfo:
     name:str # the registered name, as `Config.dataset` and `fedwgan run --dataset` spell it
     shape:tuple # one image, `C x H x W`
     class_names:tuple # one name per class, in label order
-    read:object # `read(root, train, download)` -> images `uint8` `N x C x H x W`, labels `N`, and where they came from
+    read:object # `read(root, train, download)` -> images `uint8` `N x C x H x W`, labels `N`, and where they came from (one path, or the images' and the labels')
     model:str = 'lenet5' # the clients' default model, a name of `fedwgan.federated.MODELS`
     gan:str = 'mlp' # the default generator/critic pair, a name of `fedwgan.wgan.GAN_PAIRS`
     share:float = 0.005 # the default share of every client's samples given to the server
@@ -143,11 +143,19 @@ def idx_reader(folder:str, # the files live in `<root>/<folder>/raw/`, as torchv
     "A dataset's `read` for the four IDX files of the MNIST format: found (downloaded if allowed), read and checked."
     def read(root:Path, train:bool, download:bool):
         raw, (images, labels) = root/folder/'raw', IDX_FILES[train]
+        for n in (images, labels):
+            if (raw/n).exists() and not (raw/n).is_file():
+                raise ValueError(f'{raw/n} is a folder, not a file: remove it, and put the IDX file {n} there (or let torchvision download it)')
         problem = None
         if download and not ((raw/images).is_file() and (raw/labels).is_file()):
             import torchvision.datasets
+            made = [d for d in (root, root/folder, raw) if not d.exists()]  # the folders a failed download must not leave behind
             try: getattr(torchvision.datasets, torchvision_name)(root, train=train, download=True)
-            except (RuntimeError, OSError) as e: problem = f'downloading them failed ({str(e).splitlines()[0]})'
+            except (RuntimeError, OSError) as e:
+                problem = f'downloading them failed ({str(e).splitlines()[0]})'
+                for d in reversed(made):
+                    try: d.rmdir()  # only if empty
+                    except OSError: pass
         missing = [n for n in (images, labels) if not (raw/n).is_file()]
         if missing:
             raise FileNotFoundError(
@@ -159,7 +167,7 @@ def idx_reader(folder:str, # the files live in `<root>/<folder>/raw/`, as torchv
         if len(x) != len(y):
             raise ValueError(f'{raw/images} holds {len(x)} images but {raw/labels} holds {len(y)} labels: '
                              'the two files do not belong together; replace them with an intact pair')
-        return x.unsqueeze(1), y, raw/images
+        return x.unsqueeze(1), y, (raw/images, raw/labels)
     return read
 
 # %% ../nbs/00_data.ipynb #99cdb0d4
@@ -193,11 +201,12 @@ def load_dataset(name:str='mnist', # a registered dataset, see `DATASETS`
     "A registered dataset as tensors, read from `data_root(root)` and checked."
     info = dataset_info(name)
     x, y, where = info.read(data_root(root), train, download)
+    images_at, labels_at = where if isinstance(where, tuple) else (where, where)  # the files (or folder) the images and the labels came from
     if tuple(x.shape[1:]) != info.shape:
-        raise ValueError(f'{where} holds images of {" x ".join(map(str, x.shape[1:]))} pixels, not the '
+        raise ValueError(f'{images_at} holds images of {" x ".join(map(str, x.shape[1:]))} pixels, not the '
                          f'{" x ".join(map(str, info.shape))} of {name}; replace it with an intact copy')
     if len(y) and not 0 <= int(y.min()) <= int(y.max()) < info.n_classes:
-        raise ValueError(f'{where}: labels range from {int(y.min())} up to {int(y.max())}, but {name} labels are 0..{info.n_classes - 1}: '
+        raise ValueError(f'{labels_at}: labels range from {int(y.min())} up to {int(y.max())}, but {name} labels are 0..{info.n_classes - 1}: '
                          'the file is damaged; replace it with an intact copy')
     return x.float().div_(127.5).sub_(1), y.long()  # scaled in place: one float copy of the images, not three
 
