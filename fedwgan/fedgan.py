@@ -7,7 +7,7 @@ __all__ = ['RULES', 'CRITIC_ATTACKS', 'ClientData', 'flat_grad', 'client_critic_
            'federated_guide', 'train_gan_federated', 'federated_generator', 'privacy_spent']
 
 # %% ../nbs/03_wgan_gp_federated.ipynb #e1e296be
-import hashlib, math, time
+import hashlib, math, time, warnings
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from .data import MNIST, check_setting
 from .federated import LeNet5, init_weights, local_train, set_weights
-from .wgan import cache_dir, cached_module, make_gan
+from .wgan import cache_dir, cached_module, finite_module, make_gan
 
 # %% ../nbs/03_wgan_gp_federated.ipynb #cce47ead
 @dataclass
@@ -77,8 +77,10 @@ def combine(grads:torch.Tensor, # `K x P`: one client gradient per row
             trim:float=0.25, # share of rows cut from each end per coordinate (`trimmed_mean`)
             ref:torch.Tensor|None=None, # `P`: the direction the rows should share (`cosine`; the last step's combined gradient); None: their median
            ) -> torch.Tensor: # `P`
-    "The clients' gradients combined: their mean, coordinate-wise median or trimmed mean, the mean after clipping every row to the median norm, or (`cosine`) that after dropping the rows pointing away from `ref`."
+    "The clients' finite gradients (the others are left out) combined: their mean, coordinate-wise median or trimmed mean, the mean after clipping every row to the median norm, or (`cosine`) that after dropping the rows pointing away from `ref`."
     check_setting('rule', rule, lambda v: v in RULES, f'one of {", ".join(RULES)}', str)
+    if not (finite := torch.isfinite(grads).all(1)).all(): grads = grads[finite]  # screened, as client rows are
+    if len(grads) == 0: return torch.zeros(grads.shape[1], dtype=grads.dtype, device=grads.device)
     if rule == 'mean': return grads.mean(0)
     if rule == 'median': return grads.median(0).values
     if rule == 'trimmed_mean':
@@ -192,7 +194,7 @@ def train_gan_federated(data:ClientData, # the clients' data, reached only throu
     steps = {k: 0 for k in range(n)}
     t0 = time.perf_counter()
     guide = federated_guide(data, fed, n_classes, seed) if fed.guide_rounds else None
-    ref = None  # the last critic step's combined real-data gradient
+    ref, screened = None, 0  # the last critic step's combined real-data gradient; the non-finite gradients left out
     for it in tqdm(range(iters), desc='federated WGAN-GP', disable=not progress):
         for _ in range(n_critic):
             clients = torch.randperm(n, generator=rng)[:fed.clients_per_step].tolist()
@@ -203,7 +205,9 @@ def train_gan_federated(data:ClientData, # the clients' data, reached only throu
             rows = client_critic_grads(C, torch.stack([b[0] for b in batches]), torch.stack([b[1] for b in batches]), fakes, lam, rng,
                                        None if fed.dp_clip is None else (fed.dp_clip, fed.dp_noise))
             for k in clients: steps[k] += 1
-            real_grad = combine(fed.poison(rows, clients), fed.rule, fed.trim, ref)
+            rows = fed.poison(rows, clients)
+            screened += int((~torch.isfinite(rows).all(1)).sum())
+            real_grad = combine(rows, fed.rule, fed.trim, ref)
             if real_grad.any(): ref = real_grad
             yb = torch.randint(n_classes, (batch_size,), generator=rng).to(dev)
             with torch.no_grad(): fake = G(torch.randn(batch_size, G.nz, generator=rng).to(dev), yb)
@@ -223,7 +227,9 @@ def train_gan_federated(data:ClientData, # the clients' data, reached only throu
         C.requires_grad_(True)
         hist['critic_loss'].append(fake_term.item()); hist['generator_loss'].append(g_loss.item())
     fake_bytes = 4 * n_classes * fed.fakes_per_class * math.prod(shape)
-    hist |= dict(seconds=time.perf_counter() - t0, client_steps=steps,
+    if screened: warnings.warn(f'{screened} critic gradients returned by clients were not finite and were left out')
+    finite_module(G, 'federated generator')
+    hist |= dict(seconds=time.perf_counter() - t0, client_steps=steps, screened=screened,
                  sample_rate={k: fed.batch_size / len(p) for k, p in enumerate(data.parts)},
                  dp=None if fed.dp_clip is None else (fed.dp_clip, fed.dp_noise),
                  bytes_per_client_step=dict(down=4 * n_params + fake_bytes, up=4 * n_params),
@@ -241,7 +247,7 @@ def federated_generator(data:ClientData, # the clients' data
     shape = tuple(data.x.shape[1:])
     train = lambda: train_gan_federated(data, fed, iters=iters, lr=lr, n_critic=n_critic, gan=gan, n_classes=n_classes, shape=shape,
                                         seed=seed, progress=False)[0]
-    if not cache: return train().eval()
+    if not cache: return finite_module(train(), 'federated generator').eval()
     h = hashlib.sha256(data.x.cpu().numpy().tobytes() + data.y.cpu().numpy().tobytes())
     for p in data.parts: h.update(p.cpu().numpy().tobytes()); h.update(b'|')
     recipe = dict(kind='federated_wgan_gp_generator', version=2, data=h.hexdigest(), critic=asdict(fed), iters=iters, lr=lr,

@@ -4,9 +4,9 @@
 
 # %% auto #0
 __all__ = ['GAN_PAIRS', 'LOSSES', 'MAX_PER_CLASS', 'REFERENCE_RECIPE', 'Generator', 'Critic', 'ConvGenerator', 'ConvCritic',
-           'make_gan', 'gradient_penalty', 'train_gan', 'sample', 'cache_dir', 'cached_module', 'share_classifier',
-           'share_generator', 'reference_classifier', 'features', 'frechet_distance', 'Quality', 'sample_quality',
-           'train_data_free']
+           'make_gan', 'gradient_penalty', 'train_gan', 'sample', 'cache_dir', 'non_finite', 'finite_module',
+           'cached_module', 'share_classifier', 'share_generator', 'reference_classifier', 'features',
+           'frechet_distance', 'Quality', 'sample_quality', 'train_data_free']
 
 # %% ../nbs/03_wgan_gp.ipynb #cc132404
 import copy, hashlib, math, os, tempfile, time, warnings
@@ -288,6 +288,21 @@ def cache_dir(cache:str|Path|None=None, # explicit folder; wins over everything 
     if os.environ.get('FEDWGAN_CACHE'): return Path(os.environ['FEDWGAN_CACHE']).expanduser()
     return Path(os.environ.get('XDG_CACHE_HOME') or Path.home()/'.cache')/'fedwgan'
 
+# %% ../nbs/03_wgan_gp.ipynb #58e595b1
+def non_finite(module:nn.Module) -> int:
+    "The number of non-finite values among the module's floating-point parameters and buffers."
+    return sum(int((~torch.isfinite(v)).sum()) for v in module.state_dict().values() if v.is_floating_point())
+
+def finite_module(module:nn.Module, # a network just trained
+                  what:str='network', # what it is, for the error
+                 ) -> nn.Module: # the same module
+    "`module`, or a ValueError if its training diverged (a NaN or an infinity in its weights): such a network is neither kept nor used."
+    if (bad := non_finite(module)):
+        raise ValueError(f'the trained {what} has {bad} non-finite parameter{"s" if bad > 1 else ""}: its training diverged, and it is '
+                         'neither kept nor used (a poisoned federated critic combined by a mean, or too high a learning rate, does this)')
+    return module
+
+
 # %% ../nbs/03_wgan_gp.ipynb #6f8254ab
 def _writable(path):
     "Check, before any training, that `path` can be written: False (with a warning) if a folder stands in its way."
@@ -317,11 +332,12 @@ def cached_module(path:str|Path, # the cache file
                 raise ValueError('it was made by another recipe' + (f' ({saved.get("recipe")})' if isinstance(saved, dict) and saved.get('recipe') else ''))
             module = build()
             module.load_state_dict(saved['state_dict'])
+            if (bad := non_finite(module)): raise ValueError(f'it holds {bad} non-finite parameters')
             return module.eval()
         except Exception as e:
             warnings.warn(f'the cached {what} in {path} cannot be used ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else "unreadable"}); training them anew')
     keep = _writable(path)
-    module = train()
+    module = finite_module(train(), what)
     if keep: save_atomic(path, dict(recipe=recipe, state_dict=module.state_dict()))
     return module.eval()
 
@@ -368,7 +384,7 @@ def share_generator(x_share:torch.Tensor, y_share:torch.Tensor, # the server sha
         clf = share_classifier(x_share, y_share, seed=seed, n_classes=n_classes) if guide else None
         return train_gan(x_share, y_share, iters=iters, lr=lr, n_critic=n_critic, guide=clf, seed=seed, progress=progress,
                          gan=gan, n_classes=n_classes)[0]
-    if not cache: return train().eval()
+    if not cache: return finite_module(train(), 'WGAN-GP generator').eval()
     fingerprint = hashlib.sha256(x_share.cpu().numpy().tobytes() + y_share.cpu().numpy().tobytes()).hexdigest()
     recipe = dict(kind='wgan_gp_generator', version=2, share=fingerprint, iters=iters, lr=lr, n_critic=n_critic, guide=guide,
                   seed=seed, torch=str(torch.__version__))
