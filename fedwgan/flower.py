@@ -8,7 +8,7 @@ __all__ = ['log', 'FLOWER_KEYS', 'server_app', 'client_app', 'run_key', 'flower_
            'ServerAdversary', 'DefendedFedAvg', 'run_server', 'flower_apps']
 
 # %% ../nbs/09_flower.ipynb #a3e3c2d7
-import json, logging, time
+import json, logging, math, time
 from dataclasses import asdict, fields, MISSING
 from functools import lru_cache
 from pathlib import Path
@@ -60,8 +60,8 @@ def config_from_run(run_config:dict, # a Flower run config: `Config`'s fields wi
     try: config = Config(**kw)
     except (TypeError, ValueError) as e: raise ValueError(f'run config: {e} (the run-config keys are these settings with dashes)') from None
     timeout = run_config.get('timeout', 3600)
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
-        raise ValueError(f'run config: timeout={timeout!r} is out of range: must be a positive number of seconds')
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout < math.inf:
+        raise ValueError(f'run config: timeout={timeout!r} is out of range: must be a finite positive number of seconds')
     out = run_config.get('out', '')
     if not isinstance(out, str): raise ValueError(f'run config: out={out!r} must be a folder name (text), or \'\' for the default')
     return config, {'out': (Path(out) if out else flower_out(config)).absolute(), 'timeout': float(timeout)}
@@ -315,6 +315,7 @@ def run_server(grid:Grid, # Flower's grid of the run's SuperNodes
                          "run it with fedwgan run, or use critic='shared' here")
     c, info, streams = config.resolved(), dataset_info(config.dataset), Streams(config.seed)
     dev, path = resolve_device(c.device), Path(out)
+    x_test, y_test = load_dataset(c.dataset, False, c.data)  # the server's own data is there, before any client starts
     if path.is_dir() and (held := [n for n in ResultsFolder.FILES if (path/n).exists()]):
         raise ValueError(f'{path} already holds a run ({", ".join(held)}): set the run-config key out to a new folder '
                          '(a Flower run does not resume)')
@@ -327,7 +328,6 @@ def run_server(grid:Grid, # Flower's grid of the run's SuperNodes
         model = make_model(c.model, info.shape, info.n_classes).to(dev)
         defense = make_defense(c.defense, model, (x_share.to(dev), y_share.to(dev)), streams.seed, info, **c.defense_params)
         setup_seconds = time.perf_counter() - t
-        x_test, y_test = load_dataset(c.dataset, False, c.data)
         attack = c.make_attack()
         adversary = ServerAdversary(config, model, streams) if attack is not None and attack.colluding else None
         samples = {}
@@ -358,8 +358,11 @@ def flower_apps(config:Config|None=None, # the run; None: from each run's Flower
         return config, {'out': Path(out or flower_out(config)).absolute(), 'timeout': timeout}
     @server.main()
     def main(grid:Grid, context:Context):
-        c, s = settings(context)
-        run_server(grid, c, s['out'], s['timeout'])
+        try:
+            c, s = settings(context)
+            run_server(grid, c, s['out'], s['timeout'])
+        except (ValueError, FileNotFoundError) as e:  # the cause in one line, before Flower's traceback
+            log.error('fedwgan: %s', e); raise
     @client.train()
     def train(msg:Message, context:Context): return client_train(msg, context, settings(context)[0])
     @client.query()
