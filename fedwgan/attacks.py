@@ -280,7 +280,7 @@ def _strengths(top, n): return torch.logspace(-1, math.log10(top), n)
 
 def _check_search(a):
     check_setting('max_strength', a.max_strength, lambda v: v > 0.1, 'a number > 0.1', float)
-    check_setting('steps', a.steps, lambda v: v >= 2, 'an integer >= 2', int)
+    check_setting('steps', a.steps, lambda v: 2 <= v <= 1000, 'an integer in 2..1000', int)
 
 # %% ../nbs/02_attacks.ipynb #2fed346f
 @dataclass(frozen=True, kw_only=True)

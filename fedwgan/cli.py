@@ -192,6 +192,16 @@ def _trains_generator(config:Config) -> bool:
     from fedwgan.filtering import build_defense
     return build_defense(config.defense, **config.defense_params).share_use == 'train'
 
+
+# %% ../nbs/08_cli.ipynb #0d412718
+def _with_critic(config:Config, critic:str) -> Config:
+    "`config` with the other critic: with 'shared', the federated critic's settings (the filters' `critic`, FLTrust's `generator.critic`) dropped, as they apply to 'federated' only."
+    params = config.defense_params
+    if critic == 'shared':
+        params = {k: v for k, v in params.items() if k != 'critic'}
+        if isinstance(params.get('generator'), dict): params['generator'] = {k: v for k, v in params['generator'].items() if k != 'critic'}
+    return replace(config, critic=critic, share=None, defense_params=params)
+
 # %% ../nbs/08_cli.ipynb #b955964f
 def _cores() -> int:
     try: return len(os.sched_getaffinity(0))
@@ -211,7 +221,7 @@ def compare(base:Config, # every setting but the attack, the defense, the partit
     from concurrent.futures import ProcessPoolExecutor, as_completed
     from multiprocessing import get_context
     from tqdm.auto import tqdm
-    from fedwgan.data import check_setting
+    from fedwgan.data import check_setting, load_dataset
     from fedwgan.experiment import setup
     from fedwgan.filtering import DEFENSES
     check_setting('workers', workers, lambda v: 1 <= v <= _cores(), f'an integer between 1 and the number of CPU cores ({_cores()})', int)
@@ -230,9 +240,16 @@ def compare(base:Config, # every setting but the attack, the defense, the partit
         cells |= {(p, s, a, d): grid_config(b, p, a, *specs[d]) for p in partitions for a in attacks for d in specs}  # all checked here
         for c in critics or []:
             check_setting('critics', c, lambda v: v in ('shared', 'federated'), 'names from shared, federated', str)
-            cells |= {(p, s, a, f'{d}-{c}'): replace(cells[p, s, a, d], critic=c, share=None) for p in partitions for a in attacks for d in specs
+            cells |= {(p, s, a, f'{d}-{c}'): _with_critic(cells[p, s, a, d], c) for p in partitions for a in attacks for d in specs
                       if c != base.critic and _trains_generator(cells[p, s, a, d])}  # each checked as it is made
+    if critics and any(c != base.critic for c in critics):
+        plain = [d for d in specs if not _trains_generator(cells[partitions[0], min(seeds), attacks[0], d])]
+        if len(plain) == len(specs):
+            raise ValueError(f'critics={list(critics)}: no defense of the grid trains a generator ({", ".join(plain)}), so none has a column '
+                             'for the other critic; add one that does (wgan_gp_filter, wgan_gp_anchor, fltrust{"root": "generated"}), or drop critics')
+        if plain: print(f'critics={list(critics)}: {", ".join(plain)} train no generator and run with the base critic only', flush=True)
     labels = {k: k[3] if k[3] in specs or k[3] == 'fedavg' else k[3].rsplit('-', 1)[0] for k in cells}  # a critic's cell: the label without '-<critic>'
+    load_dataset(base.dataset, False, base.data)  # the data is there (or is fetched), before any folder is made
     if workers > len(cells): print(f'{len(cells)} cell(s): running {len(cells)} worker(s), not {workers}', flush=True); workers = len(cells)
     trained = set()
     for c in cells.values():  # train each generator once, here, rather than in several workers at once

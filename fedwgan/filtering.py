@@ -286,6 +286,8 @@ class FLTrust(Defense):
         self.model = self.root_data = None
         self._server = (None, None)
 
+    def critic_settings(self): return self.generator.get('critic', {})
+
     def setup(self, model, share=None, seed=0, dataset=MNIST):
         if share is None: raise ValueError(f'defense {self.name!r} needs the server share as its root dataset, or to train the generator of its root data: pass share=(x, y)')
         if self.root == 'generated':
@@ -426,6 +428,8 @@ class WGANGPFilter(Filter):
         try: FederatedCritic(**self.critic)
         except TypeError: raise ValueError(f'critic={self.critic!r}: the federated critic\'s settings are {", ".join(f.name for f in fields(FederatedCritic))}') from None
 
+    def critic_settings(self): return self.critic
+
     def setup(self, model, share=None, seed=0, dataset=MNIST):
         if share is None: raise ValueError(f'defense {self.name!r} trains its generator on the server share: pass share=(x, y), or the clients\' data (ClientData)')
         if isinstance(share, ClientData):  # no share: the clients compute the critic's real-data terms (notebook 03_wgan_gp_federated)
@@ -545,9 +549,9 @@ class GuardedFilter(WGANGPFilter):
         for f in ('validate', 'update_check', 'clip'): check_setting(f, getattr(self, f), None, 'true or false', bool)
         check_setting('k_update', self.k_update, lambda v: v > 0, 'a positive number', float)
         check_setting('centre', self.centre, lambda v: v in ('generated', 'median'), "'generated' or 'median'", str)
-        check_setting('server_lr', self.server_lr, lambda v: v > 0, 'a positive number', float)
+        check_setting('server_lr', self.server_lr, lambda v: 0 < v <= 10, 'a number in (0, 10]', float)
         check_setting('clip_factor', self.clip_factor, lambda v: v > 0, 'a positive number', float)
-        check_setting('clip_iters', self.clip_iters, lambda v: v >= 1, 'an integer >= 1', int)
+        check_setting('clip_iters', self.clip_iters, lambda v: 1 <= v <= 100, 'an integer in 1..100', int)
         if self.rule == 'relative': self.params = {'k': 4.0, 'below_global': 0.5} | self.params  # unless given (measured in the study notebook)
         self.momentum, self._server = None, (None, None)  # the last aggregate update; the server's update and its global model
 
@@ -555,6 +559,9 @@ class GuardedFilter(WGANGPFilter):
         keep, reasons, table, notes = self.judge(w_global, rows, idx) if self.validate else (torch.ones(len(idx), dtype=torch.bool, device=idx.device), {}, {}, [])
         if self.update_check:
             trusted = self.server_update(w_global) if self.centre == 'generated' else None
+            if trusted is not None and not torch.isfinite(trusted).all():
+                return w_global.clone(), Decision([], dict(sorted(reasons.items())), {}, table, notes + [
+                    f'the server update on the generated digits is not finite (server_lr={self.server_lr:g}): the global model was kept'])
             ok, why, measured = update_outliers(w_global, rows[idx], self.k_update, centre=trusted)
             keep = keep & ok
             for j, r in why.items(): reasons[int(idx[j])] = '; '.join(filter(None, [reasons.get(int(idx[j])), r]))

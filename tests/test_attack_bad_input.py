@@ -41,7 +41,7 @@ def test_unknown_parameter_lists_the_attacks_parameters():
     ('noise', dict(probability=1.5), 'a number in (0, 1]'),
     ('noise', dict(probability=math.nan), 'a number in (0, 1]'),
     ('opt_alie', dict(max_strength=0.05), 'a number > 0.1'),
-    ('opt_ipm', dict(steps=1), 'an integer >= 2'),
+    ('opt_ipm', dict(steps=1), 'an integer in 2..1000'),
     ('min_max', dict(direction='down'), 'one of unit, std, sign'),
     ('min_sum', dict(direction=''), 'one of unit, std, sign'),
     ('mpaf', dict(scale=-1), 'a positive number'),
@@ -53,7 +53,7 @@ def test_unknown_parameter_lists_the_attacks_parameters():
     ('trust_aware', dict(cosines='0.1'), 'a non-empty list of numbers in (0, 1)'),
     ('trust_aware', dict(cosines=[True]), 'a non-empty list of numbers in (0, 1)'),
     ('trust_aware', dict(cosines=[math.nan]), 'a non-empty list of numbers in (0, 1)'),
-    ('trust_aware', dict(steps=1), 'an integer >= 2'),
+    ('trust_aware', dict(steps=1), 'an integer in 2..1000'),
 ])
 def test_out_of_range_parameter_names_it_and_the_range(name, params, allowed):
     (field, value), = params.items()

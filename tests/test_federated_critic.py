@@ -72,19 +72,22 @@ def test_a_zero_share_run_from_the_command_line(tmp_path, mnist_root):
 
 
 def test_compare_puts_both_critics_side_by_side(tmp_path, mnist_root):
+    "The federated critic's settings belong to critic='federated': the grid's base has it, and its shared twins run without them."
     out = tmp_path / 'grid'
     params = {'iters': 20, 'cache': False, 'critic': {'clients_per_step': 4, 'guide_rounds': 1, 'guide_clients': 2}}
     p = fedwgan('compare', '--data', mnist_root, '--critics', 'shared,federated', '--attacks', 'noise', '--defenses', 'wgan_gp_filter',
                 '--partitions', 'iid', '--clients', 50, '--clients-per-round', 5, '--rounds', 1, '--malicious', 0.2, '--batch-size', 50,
-                '--defense', 'wgan_gp_filter', '--defense-params', json.dumps(params), '--workers', 1, '--out', out, timeout=900)
+                '--defense', 'wgan_gp_filter', '--defense-params', json.dumps(params), '--critic', 'federated', '--workers', 1, '--out', out, timeout=900)
     assert p.returncode == 0, p.stderr
     header = next(l for l in (out / 'table.md').read_text().splitlines() if l.startswith('| attack'))
-    assert header == '| attack | fedavg | wgan_gp_filter | wgan_gp_filter, no share |', header
+    assert header == '| attack | fedavg, no share | wgan_gp_filter, no share | wgan_gp_filter |', header  # the base holds no share, its clean run neither
     summaries = json.loads((out / 'summaries.json').read_text())
     assert sorted((s['defense'], s['critic']) for s in summaries) == [
-        ('fedavg', 'shared'), ('wgan_gp_filter', 'federated'), ('wgan_gp_filter', 'shared')]
-    saved = Config.load(out / 'iid' / 'noise-wgan_gp_filter-federated' / 'config.json')
+        ('fedavg', 'federated'), ('wgan_gp_filter', 'federated'), ('wgan_gp_filter', 'shared')]
+    saved = Config.load(out / 'iid' / 'seed0' / 'noise-wgan_gp_filter' / 'config.json')
     assert (saved.critic, saved.share, saved.defense_params['critic']['guide_rounds']) == ('federated', None, 1)
+    twin = Config.load(out / 'iid' / 'seed0' / 'noise-wgan_gp_filter-shared' / 'config.json')
+    assert (twin.critic, twin.defense_params) == ('shared', {'iters': 20, 'cache': False})
 
 
 def test_compare_refuses_an_unknown_critic(tmp_path):
