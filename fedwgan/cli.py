@@ -223,7 +223,7 @@ def compare(base:Config, # every setting but the attack, the defense, the partit
     from tqdm.auto import tqdm
     from fedwgan.data import check_setting, load_dataset
     from fedwgan.experiment import setup
-    from fedwgan.filtering import DEFENSES
+    from fedwgan.filtering import DEFENSES, build_defense
     check_setting('workers', workers, lambda v: 1 <= v <= _cores(), f'an integer between 1 and the number of CPU cores ({_cores()})', int)
     seeds = [base.seed] if seeds is None else seeds
     check_setting('seeds', seeds, lambda v: len(v) >= 1, 'a non-empty list of seeds, e.g. [0, 1, 2]', (list, tuple))
@@ -252,9 +252,9 @@ def compare(base:Config, # every setting but the attack, the defense, the partit
     load_dataset(base.dataset, False, base.data)  # the data is there (or is fetched), before any folder is made
     if workers > len(cells): print(f'{len(cells)} cell(s): running {len(cells)} worker(s), not {workers}', flush=True); workers = len(cells)
     trained = set()
-    for c in cells.values():  # train each generator once, here, rather than in several workers at once
+    for c in cells.values():  # train what the cache keeps (a generator) once, here, rather than in several workers at once
         key = (c.partition, c.seed, c.critic, c.defense, json.dumps(c.defense_params, sort_keys=True))
-        if key not in trained and _trains_generator(c): setup(c); trained.add(key)
+        if key not in trained and build_defense(c.defense, **c.defense_params).cached_setup(): setup(c); trained.add(key)
     slow_first = sorted(cells, key=lambda k: -DEFENSES[cells[k].defense].cost)  # the longest cells first: the last to finish is a short one
     summaries, failed = {}, {}
     with ProcessPoolExecutor(workers, mp_context=get_context('spawn'), initializer=_worker_start,

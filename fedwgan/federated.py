@@ -363,6 +363,10 @@ class Defense:
         "The federated critic's settings this defense was given (empty for none): they apply only where the server holds no share."
         return {}
 
+    def cached_setup(self) -> bool:
+        "Is what `setup` trains kept in the cache, so that the next run with the same share and settings loads it? (`fedwgan compare` then trains it once, before its workers start.)"
+        return False
+
     def reference_update(self, w_global:torch.Tensor) -> torch.Tensor|None:
         "The update this defense trusts in the round that starts from `w_global` (the server's own), or None: what an attacker who knows the defense keeps its updates aligned with."
         return None

@@ -287,6 +287,7 @@ class FLTrust(Defense):
         self._server = (None, None)
 
     def critic_settings(self): return self.generator.get('critic', {})
+    def cached_setup(self): return self.root == 'generated' and WGANGPFilter(**self.generator).cache
 
     def setup(self, model, share=None, seed=0, dataset=MNIST):
         if share is None: raise ValueError(f'defense {self.name!r} needs the server share as its root dataset, or to train the generator of its root data: pass share=(x, y)')
@@ -429,6 +430,7 @@ class WGANGPFilter(Filter):
         except TypeError: raise ValueError(f'critic={self.critic!r}: the federated critic\'s settings are {", ".join(f.name for f in fields(FederatedCritic))}') from None
 
     def critic_settings(self): return self.critic
+    def cached_setup(self): return self.cache
 
     def setup(self, model, share=None, seed=0, dataset=MNIST):
         if share is None: raise ValueError(f'defense {self.name!r} trains its generator on the server share: pass share=(x, y), or the clients\' data (ClientData)')
