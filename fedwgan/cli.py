@@ -253,7 +253,8 @@ def compare(base:Config, # every setting but the attack, the defense, the partit
     if workers > len(cells): print(f'{len(cells)} cell(s): running {len(cells)} worker(s), not {workers}', flush=True); workers = len(cells)
     trained = set()
     for c in cells.values():  # train what the cache keeps (a generator) once, here, rather than in several workers at once
-        key = (c.partition, c.seed, c.critic, c.defense, json.dumps(c.defense_params, sort_keys=True))
+        poisoners = c.critic == 'federated' and c.attack != 'none' and c.critic_attack  # with no share, the attackers train the generator too
+        key = (c.partition, c.seed, c.critic, c.defense, json.dumps(c.defense_params, sort_keys=True), poisoners)
         if key not in trained and build_defense(c.defense, **c.defense_params).cached_setup(): setup(c); trained.add(key)
     slow_first = sorted(cells, key=lambda k: -DEFENSES[cells[k].defense].cost)  # the longest cells first: the last to finish is a short one
     summaries, failed = {}, {}

@@ -46,6 +46,8 @@ class Config:
     share:float|None = setting(None, 'share of every client\'s samples given to the server, in (0, 1] (default: the dataset\'s own, 0.005 for MNIST); 0 with critic federated')
     critic:str = setting('shared', "how the WGAN-GP filter's critic sees real data: shared (the server's share) or federated (no share: "
                                    "the clients compute its real-data terms, notebook 03_wgan_gp_federated)")
+    critic_attack:str = setting('label', "with critic federated and an attack: what the malicious clients also do to the critic's rounds (fedwgan.fedgan.CRITIC_ATTACKS): "
+                                         "label (their gradients and guide updates computed on falsified labels), flip or scale (x10), or none (honest there)")
     seed:int = setting(0, 'seeds the partition, the share, the malicious clients, training, attacks and defense, in [0, 2**30)')
     device:str = setting('cpu', "where tensors live: cpu, cuda, cuda:N, mps, or auto (the best this machine has)")
 
@@ -68,6 +70,8 @@ class Config:
         check_setting('eval_every', self.eval_every, lambda v: v >= 1, 'null (the default period) or an integer >= 1', int, optional=True)
         check_setting('lr', self.lr, lambda v: v > 0, 'a positive number', float)
         check_setting('critic', self.critic, lambda v: v in ('shared', 'federated'), 'shared or federated', str)
+        from fedwgan.fedgan import CRITIC_ATTACKS
+        check_setting('critic_attack', self.critic_attack, lambda v: v in ('none', *CRITIC_ATTACKS), f'none or one of {", ".join(CRITIC_ATTACKS)}', str)
         if self.critic == 'federated':
             check_setting('share', self.share, lambda v: v == 0, "null or 0 with critic='federated' (the server holds no share)", float, optional=True)
         else: check_setting('share', self.share, lambda v: 0 < v <= 1, "null (the dataset's own) or a number in (0, 1]"

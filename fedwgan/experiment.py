@@ -22,7 +22,7 @@ from .fedgan import ClientData
 
 # %% ../nbs/06_experiment.ipynb #0188ac22
 def setup(config:Config) -> tuple[Federation, float]: # the federation, and the seconds spent setting up the defense
-    "Load the data onto the device, partition it, take the share (or none), choose the malicious clients, make the model, the attack and the defense."
+    "Load the data onto the device, partition it, take the share (or none: the clients' data, which the malicious clients poison too), choose the malicious clients, make the model, the attack and the defense."
     streams, c, info = Streams(config.seed), config.resolved(), dataset_info(config.dataset)
     dev = resolve_device(config.device)
     (x, y), (x_test, y_test) = load_dataset(c.dataset, True, c.data), load_dataset(c.dataset, False, c.data)
@@ -31,12 +31,14 @@ def setup(config:Config) -> tuple[Federation, float]: # the federation, and the 
     parts = partition(y, c.clients, c.partition, alpha=c.alpha, classes_per_client=c.classes_per_client, seed=streams.seed)
     malicious = choose_malicious(c.clients, c.malicious, streams)
     x, y, x_test, y_test = x.to(dev), y.to(dev), x_test.to(dev), y_test.to(dev)
-    model, t = make_model(c.model, info.shape, info.n_classes).to(dev), time.perf_counter()
-    if c.share == 0: share = ClientData(x, y, parts)  # no share: a federated critic reaches the clients' data through their own work
+    model, t, attack = make_model(c.model, info.shape, info.n_classes).to(dev), time.perf_counter(), c.make_attack()
+    if c.share == 0:  # no share: a federated critic reaches the clients' data through their own work, and the attackers poison it too
+        poisoners = malicious.tolist() if attack is not None and c.critic_attack != 'none' else []
+        share = ClientData(x, y, parts, poisoners, c.critic_attack if poisoners else 'flip', n_classes=info.n_classes)
     else: idx = server_share(parts, c.share, seed=streams.seed)[0].to(dev); share = (x[idx], y[idx])
     defense = make_defense(c.defense, model, share, streams.seed, info, **c.defense_params)
     return (Federation(model, x, y, parts, x_test, y_test, c.clients_per_round, c.epochs, c.batch_size,
-                       c.lr, streams, defense, c.make_attack(), malicious, c.eval_every), time.perf_counter() - t)
+                       c.lr, streams, defense, attack, malicious, c.eval_every), time.perf_counter() - t)
 
 # %% ../nbs/06_experiment.ipynb #fcafaa4b
 def _lock_file(f):
@@ -185,8 +187,9 @@ class Run:
 def summarize(config:Config, history:list[RoundRecord], # the run
               clean:float|None=None, # final accuracy of a clean run to compare with
               setup_seconds:float=0.0, # spent in `setup` making the defense
+              setup_record:dict|None=None, # what the defense's setup recorded (`Defense.setup_record`: what a federated critic rejected)
              ) -> dict:
-    "Final accuracy, attack success, TPR and TNR over the attacked rounds, screened updates, the gap to `clean`, seconds."
+    "Final accuracy, attack success, TPR and TNR over the attacked rounds, screened updates, the gap to `clean`, seconds, and the defense's setup record."
     hit = [h for h in history if h.attackers] or history  # a run without attacks: the TNR of every round
     judged = [(c in h.kept, c in h.attackers) for h in hit for c in h.clients if c not in h.screened]
     tpr, tnr = rates([k for k, _ in judged], [a for _, a in judged])
@@ -199,7 +202,7 @@ def summarize(config:Config, history:list[RoundRecord], # the run
                 noted_rounds=sum(1 for h in history if h.notes),
                 screened=dict(attackers=sum(screened), honest=len(screened) - sum(screened)),
                 clean=clean, gap=None if clean is None else last.accuracy - clean,
-                seconds=seconds | {'setup': setup_seconds, 'total': setup_seconds + sum(seconds.values())})
+                seconds=seconds | {'setup': setup_seconds, 'total': setup_seconds + sum(seconds.values())}) | dict(setup_record or {})
 
 # %% ../nbs/06_experiment.ipynb #2a41f3ef
 def describe(summary:dict) -> str:
@@ -211,6 +214,9 @@ def describe(summary:dict) -> str:
     else: out += f"; no attack: TNR {ratio(s['tnr'])} over all {s['rounds']} rounds"
     if sum(s['screened'].values()): out += f"; screened out: {s['screened']['attackers']} poisoned, {s['screened']['honest']} honest"
     if s.get('noted_rounds'): out += f"; in {s['noted_rounds']} rounds a check could not tell clients apart (see the rounds' notes)"
+    if (r := s.get('federated_critic')):
+        (m, mr), (h, hr) = r['rejected']['critic']['malicious'], r['rejected']['critic']['honest']
+        out += f"; the federated critic rejected {mr} of {m} poisoned gradients and {hr} of {h} honest ones"
     if s['gap'] is not None: out += f"; gap to the clean run {100 * s['gap']:+.2f} points"
     return out + f"; {s['seconds']['total']:.0f} s"
 
@@ -242,6 +248,6 @@ def run_experiment(config:Config, # the experiment
             if log is not None: log(record)
         w, new = fed.run(config.rounds, w=w, start=len(history) + 1, on_round=on_round, progress=progress)
         history = history + new
-        run = Run(config, history, w, summarize(config, history, clean, setup_seconds), samples)
+        run = Run(config, history, w, summarize(config, history, clean, setup_seconds, fed.defense.setup_record()), samples)
         if folder: folder.finish(run.summary)
     return run

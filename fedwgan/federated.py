@@ -363,6 +363,10 @@ class Defense:
         "The federated critic's settings this defense was given (empty for none): they apply only where the server holds no share."
         return {}
 
+    def setup_record(self) -> dict:
+        "What `setup` found that belongs in the run's record (for a generator trained by a federated critic: what the critic rejected); empty for most."
+        return {}
+
     def cached_setup(self) -> bool:
         "Is what `setup` trains kept in the cache, so that the next run with the same share and settings loads it? (`fedwgan compare` then trains it once, before its workers start.)"
         return False

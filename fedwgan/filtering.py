@@ -283,16 +283,17 @@ class FLTrust(Defense):
         if self.root == 'generated':
             try: WGANGPFilter(**self.generator)  # checks the values
             except ValueError as e: raise ValueError(f'generator={self.generator!r}: {e}') from None
-        self.model = self.root_data = None
+        self.model = self.root_data = self._generated = None
         self._server = (None, None)
 
     def critic_settings(self): return self.generator.get('critic', {})
     def cached_setup(self): return self.root == 'generated' and WGANGPFilter(**self.generator).cache
+    def setup_record(self): return self._generated.setup_record() if self._generated is not None else {}
 
     def setup(self, model, share=None, seed=0, dataset=MNIST):
         if share is None: raise ValueError(f'defense {self.name!r} needs the server share as its root dataset, or to train the generator of its root data: pass share=(x, y)')
         if self.root == 'generated':
-            g = WGANGPFilter(**self.generator).setup(model, share, seed, dataset)
+            g = self._generated = WGANGPFilter(**self.generator).setup(model, share, seed, dataset)
             share = (g.x, g.y)
         self.model, self.root_data, self.seed = model, share, seed
         return self
@@ -431,12 +432,15 @@ class WGANGPFilter(Filter):
 
     def critic_settings(self): return self.critic
     def cached_setup(self): return self.cache
+    def setup_record(self): return getattr(self, '_record', {})
 
     def setup(self, model, share=None, seed=0, dataset=MNIST):
         if share is None: raise ValueError(f'defense {self.name!r} trains its generator on the server share: pass share=(x, y), or the clients\' data (ClientData)')
+        self._record = {}
         if isinstance(share, ClientData):  # no share: the clients compute the critic's real-data terms (notebook 03_wgan_gp_federated)
-            G = federated_generator(share, FederatedCritic(**self.critic), iters=self.iters, lr=self.lr, n_critic=self.n_critic, seed=seed,
-                                    gan=self.gan or dataset.gan, n_classes=dataset.n_classes, cache=self.cache)
+            G, critic = federated_generator(share, FederatedCritic(**self.critic), iters=self.iters, lr=self.lr, n_critic=self.n_critic, seed=seed,
+                                            gan=self.gan or dataset.gan, n_classes=dataset.n_classes, cache=self.cache)
+            self._record = dict(federated_critic=critic)
         else: G = share_generator(*share, iters=self.iters, lr=self.lr, n_critic=self.n_critic, seed=seed, guide=self.guide, cache=self.cache,
                                   gan=self.gan or dataset.gan, n_classes=dataset.n_classes)
         self.x, self.y = sample(G, self.n_per_class, seed=seed)

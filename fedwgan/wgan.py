@@ -322,6 +322,7 @@ def cached_module(path:str|Path, # the cache file
                   build, # `build()` -> an untrained module of the right architecture, to load the weights into
                   train, # `train()` -> the trained module, called when the cache has no good entry
                   what:str='weights', # what is cached, for the warnings
+                  meta:dict|None=None, # what `train()` recorded of its training (filled in by it), kept beside the weights and filled in on loading
                  ) -> nn.Module: # in eval mode
     "The module cached at `path` for `recipe`; trained with `train()` and saved when the entry is missing or bad."
     path = Path(path)
@@ -333,12 +334,15 @@ def cached_module(path:str|Path, # the cache file
             module = build()
             module.load_state_dict(saved['state_dict'])
             if (bad := non_finite(module)): raise ValueError(f'it holds {bad} non-finite parameters')
+            if meta is not None:
+                if not isinstance(saved.get('meta'), dict): raise ValueError('it keeps no record of its training')
+                meta.update(saved['meta'])
             return module.eval()
         except Exception as e:
             warnings.warn(f'the cached {what} in {path} cannot be used ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else "unreadable"}); training them anew')
     keep = _writable(path)
     module = finite_module(train(), what)
-    if keep: save_atomic(path, dict(recipe=recipe, state_dict=module.state_dict()))
+    if keep: save_atomic(path, dict(recipe=recipe, state_dict=module.state_dict()) | ({} if meta is None else dict(meta=meta)))
     return module.eval()
 
 # %% ../nbs/03_wgan_gp.ipynb #b4d41405

@@ -41,8 +41,10 @@ def test_bad_federated_training_input_is_refused():
     data = ClientData(x, y, parts)
     with pytest.raises(ValueError, match='clients_per_step=5 is out of range: must be at most the number of clients \\(4\\)'):
         train_gan_federated(data, FederatedCritic(clients_per_step=5), iters=1, progress=False)
-    with pytest.raises(ValueError, match='malicious critic clients must be ids in 0..3'):
-        train_gan_federated(data, FederatedCritic(clients_per_step=2, guide_clients=2, malicious=[7]), iters=1, progress=False)
+    with pytest.raises(ValueError, match='malicious clients must be ids in 0..3'):
+        ClientData(x, y, parts, malicious=[7])
+    with pytest.raises(ValueError, match="attack='swap' is out of range"):
+        ClientData(x, y, parts, malicious=[1], attack='swap')
     with pytest.raises(ValueError, match='labels must be classes 0..4'):
         train_gan_federated(data, FederatedCritic(clients_per_step=2, guide_clients=2), iters=1, n_classes=5, progress=False)
     with pytest.raises(ValueError, match='guide_clients=10 is out of range: must be at most the number of clients \\(4\\)'):
@@ -69,6 +71,44 @@ def test_a_zero_share_run_from_the_command_line(tmp_path, mnist_root):
     assert (saved['critic'], saved['share']) == ('federated', None) and Config.load(out / 'config.json').resolved().share == 0
     rounds = [json.loads(l) for l in (out / 'rounds.jsonl').read_text().splitlines()]
     assert len(rounds) == 2 and all(r['scores'] and len(r['scores']['accuracy']) == 5 for r in rounds)
+    critic = json.loads((out / 'summary.json').read_text())['federated_critic']['rejected']['critic']
+    assert critic['malicious'][0] > 0 and critic['honest'][0] > 0  # the attackers took part in the critic's steps, and the record says so
+    assert 'the federated critic rejected' in p.stdout
+
+
+SMALL_CRITIC = dict(critic='federated', clients=50, clients_per_round=5, malicious=0.3, attack='sign_flip',
+                    defense_params={'iters': 20, 'cache': False, 'critic': {'clients_per_step': 4, 'guide_rounds': 0}})  # the guide's poisoning: notebook 03_wgan_gp_federated
+
+
+@pytest.mark.parametrize('settings, poisoned', [
+    (dict(critic_attack='flip'), True), (dict(critic_attack='scale'), True), (dict(critic_attack='label'), True),
+    (dict(critic_attack='none'), False), (dict(attack='none'), False)])
+def test_the_attackers_reach_the_critic(settings, poisoned, mnist_root):
+    "With no share, the run's malicious clients poison the critic's steps and the guide's rounds as well, as `critic_attack` says."
+    from fedwgan.experiment import setup
+    fed, _ = setup(Config(data=str(mnist_root), **SMALL_CRITIC | settings))
+    r = fed.defense.setup_record()['federated_critic']['rejected']
+    sent = r['critic']['malicious'][0]
+    assert (sent > 0) == poisoned, r
+    assert r['critic']['malicious'][0] + r['critic']['honest'][0] == 19 * 4 + 50  # every row of every critic step (the first a census of all 50)
+    if settings.get('critic_attack') == 'flip':  # pointing away from the last step's direction: rejected, every one
+        assert r['critic']['malicious'][1] == r['critic']['malicious'][0] and r['critic']['honest'][1] == 0, r
+
+
+def test_the_poisoned_generator_is_cached_apart_with_its_record(tmp_path, monkeypatch, mnist_root):
+    "A poisoned federation's generator is another cache entry than an honest one's, and its record comes back with it."
+    from fedwgan.experiment import setup
+    monkeypatch.setenv('FEDWGAN_CACHE', str(tmp_path / 'cache'))
+    params = SMALL_CRITIC['defense_params'] | {'cache': True}
+    records = [setup(Config(data=str(mnist_root), **SMALL_CRITIC | dict(defense_params=params, critic_attack=a)))[0].defense.setup_record()
+               for a in ('flip', 'flip', 'none')]
+    assert records[0] == records[1] and records[0] != records[2]
+    assert len(list((tmp_path / 'cache').glob('federated_generator_*.pt'))) == 2
+
+
+def test_bad_critic_attack_is_refused():
+    with pytest.raises(ValueError, match="critic_attack='swap' is out of range: must be none or one of flip, scale, label"):
+        Config(critic='federated', critic_attack='swap')
 
 
 def test_compare_puts_both_critics_side_by_side(tmp_path, mnist_root):
@@ -88,9 +128,28 @@ def test_compare_puts_both_critics_side_by_side(tmp_path, mnist_root):
     assert (saved.critic, saved.share, saved.defense_params['critic']['guide_rounds']) == ('federated', None, 1)
     twin = Config.load(out / 'iid' / 'seed0' / 'noise-wgan_gp_filter-shared' / 'config.json')
     assert (twin.critic, twin.defense_params) == ('shared', {'iters': 20, 'cache': False})
+    zero = next(s for s in summaries if s['defense'] == 'wgan_gp_filter' and s['critic'] == 'federated')
+    assert zero['federated_critic']['rejected']['critic']['malicious'][0] > 0  # in a grid too, the attackers reach the critic
+    assert 'federated_critic' not in next(s for s in summaries if s['critic'] == 'shared')
 
 
 def test_compare_refuses_an_unknown_critic(tmp_path):
     p = fedwgan('compare', '--critics', 'shared,central', '--attacks', 'noise', '--defenses', 'wgan_gp_filter', '--out', tmp_path / 'grid')
     assert p.returncode == 2 and "critics='central' is out of range: must be names from shared, federated" in p.stderr, p.stderr
     assert not (tmp_path / 'grid').exists()
+
+
+@pytest.mark.parametrize('dataset, defense, params', [
+    ('mnist', 'fltrust', {'root': 'generated', 'generator': SMALL_CRITIC['defense_params']}),
+    ('fashion_mnist', 'wgan_gp_anchor', SMALL_CRITIC['defense_params']),
+    ('fashion_mnist', 'fltrust', {'root': 'generated', 'generator': SMALL_CRITIC['defense_params']})])
+def test_the_generator_defenses_run_with_no_share_on_both_datasets(dataset, defense, params, mnist_root):
+    "FLTrust on generated root data and the anchored defense set up with no share, the attackers poisoning the critic, on MNIST and Fashion-MNIST."
+    from fedwgan.experiment import setup
+    if dataset == 'fashion_mnist' and not (mnist_root / 'FashionMNIST' / 'raw').is_dir(): pytest.skip(f'no Fashion-MNIST under {mnist_root}')
+    fed, _ = setup(Config(data=str(mnist_root), **SMALL_CRITIC | dict(dataset=dataset, defense=defense, defense_params=params)))
+    assert fed.defense.setup_record()['federated_critic']['rejected']['critic']['malicious'][0] > 0
+    digits = fed.defense.root_data if defense == 'fltrust' else (fed.defense.x, fed.defense.y)
+    assert digits[0].shape[1:] == fed.x.shape[1:] and set(digits[1].tolist()) == set(range(10))  # generated digits of every class
+    _, (record,) = fed.run(1, progress=False)  # and a round of the engine with it
+    assert len(record.clients) == 5 and record.accuracy is not None

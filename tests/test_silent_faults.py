@@ -28,13 +28,12 @@ def test_case1_a_poisoned_federated_critic_gives_a_finite_generator(mnist_root, 
     monkeypatch.setenv('FEDWGAN_CACHE', str(tmp_path / 'cache'))
     x, y = load_mnist(True, mnist_root)
     x, y = x[:2000], y[:2000]
-    data = ClientData(x, y, partition(y, 20, 'iid', seed=0))
-    poisoned = FederatedCritic(clients_per_step=20, malicious=list(range(10)), scale=1e300, rule='mean', guide_rounds=0)
+    data = ClientData(x, y, partition(y, 20, 'iid', seed=0), malicious=list(range(10)), attack='scale', scale=1e300)
+    poisoned = FederatedCritic(clients_per_step=20, rule='mean', guide_rounds=0)
     G, hist = train_gan_federated(data, poisoned, iters=3, progress=False)
     assert all(torch.isfinite(p).all() for p in G.parameters())
     assert hist['screened'] == 3 * 10  # the ten poisoned gradients of each of the three critic steps, said in the history
-    f = build_defense('wgan_gp_filter', iters=3, n_per_class=5, critic=dict(clients_per_step=20, malicious=list(range(10)), scale=1e300,
-                                                                               rule='mean', guide_rounds=0))
+    f = build_defense('wgan_gp_filter', iters=3, n_per_class=5, critic=dict(clients_per_step=20, rule='mean', guide_rounds=0))
     f.setup(NET, data)
     assert torch.isfinite(f.x).all()
 

@@ -1,0 +1,45 @@
+"""Seconds to train the WGAN-GP filter's generator with the share and with no share (the federated critic), side by side in one process.
+
+    python bench/zero_share.py                 # MNIST, 100 IID clients, the filter's settings (1200 generator steps), 2 threads
+    python bench/zero_share.py --iters 300 --threads 1 --dataset fashion_mnist
+
+The shared generator is `share_generator` on the 0.5% share of the default run (guided by the share's classifier,
+as the filter trains it); the federated one is `train_gan_federated` with the filter's default `FederatedCritic`
+(10 clients of 32 samples a critic step, the first step and the first guide round a census of every client, 10
+guide rounds), honest, and with a quarter of the clients poisoning it with falsified labels (what `fedwgan run
+--critic federated` does under attack). Neither is read from the cache. The last column is each time relative to
+the shared generator's; the goal is at most 2x.
+"""
+import argparse, time
+
+import torch
+
+from fedwgan.attacks import choose_malicious
+from fedwgan.data import dataset_info, load_dataset, partition, server_share
+from fedwgan.federated import Streams
+from fedwgan.fedgan import ClientData, FederatedCritic, train_gan_federated
+from fedwgan.wgan import share_generator
+
+p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+p.add_argument('--dataset', default='mnist')
+p.add_argument('--iters', type=int, default=1200, help='generator steps of each')
+p.add_argument('--threads', type=int, default=2)
+a = p.parse_args()
+torch.set_num_threads(a.threads)
+info = dataset_info(a.dataset)
+x, y = load_dataset(a.dataset, True)
+parts = partition(y, 100, 'iid', seed=0)
+idx = server_share(parts, info.share, seed=0)[0]
+mal = choose_malicious(100, 0.25, Streams(0)).tolist()
+
+def timed(f):
+    t = time.perf_counter(); f(); return time.perf_counter() - t
+
+kw = dict(iters=a.iters, gan=info.gan, n_classes=info.n_classes, shape=info.shape, progress=False)
+times = {'shared (the share, guided)': timed(lambda: share_generator(x[idx], y[idx], iters=a.iters, cache=False, gan=info.gan, n_classes=info.n_classes)),
+         'federated, honest': timed(lambda: train_gan_federated(ClientData(x, y, parts), FederatedCritic(), **kw)),
+         'federated, 25% falsify labels': timed(lambda: train_gan_federated(
+             ClientData(x, y, parts, malicious=mal, attack='label', n_classes=info.n_classes), FederatedCritic(), **kw))}
+base = times['shared (the share, guided)']
+print(f'{a.dataset}, {a.iters} generator steps, {a.threads} thread(s)')
+for name, s in times.items(): print(f'{name:<32}{s:8.1f} s{s / base:8.2f}x')
