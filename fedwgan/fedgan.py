@@ -37,9 +37,10 @@ class ClientData:
     def __post_init__(self):
         if len(self.parts) == 0: raise ValueError('ClientData needs at least one client')
         if any(len(p) == 0 for p in self.parts): raise ValueError('every client needs at least one sample; partition with min_size >= 1')
-        self.malicious = [int(m) for m in self.malicious] if all(int(m) == m for m in self.malicious) else self.malicious
-        if not all(isinstance(m, int) and 0 <= m < len(self.parts) for m in self.malicious):
+        ids = [m.item() if isinstance(m, torch.Tensor) and m.numel() == 1 else m for m in self.malicious]
+        if not all(isinstance(m, int) and not isinstance(m, bool) and 0 <= m < len(self.parts) for m in ids):
             raise ValueError(f'malicious clients must be ids in 0..{len(self.parts) - 1}, got {self.malicious}')
+        self.malicious = ids
         check_setting('attack', self.attack, lambda v: v in CRITIC_ATTACKS, f'one of {", ".join(CRITIC_ATTACKS)}', str)
         check_setting('scale', self.scale, lambda v: v > 0, 'a positive number', float)
         check_setting('n_classes', self.n_classes, lambda v: v >= 2, 'an integer >= 2', int)
