@@ -6,7 +6,8 @@
 __all__ = ['MODELS', 'TRAIN_METHODS', 'LOOP_FROM_BATCH', 'MAX_COUNT', 'MALICIOUS_STREAM', 'ATTACK_STREAM', 'LeNet5', 'CifarCNN',
            'make_model', 'resolve_device', 'get_weights', 'set_weights', 'unflatten', 'init_weights', 'batch_orders',
            'local_train', 'fedavg', 'model_logits', 'Evaluation', 'evaluate', 'screen', 'Decision', 'average_kept',
-           'Defense', 'FedAvg', 'rates', 'Streams', 'RoundRecord', 'RoundView', 'Federation']
+           'Defense', 'FedAvg', 'rates', 'Streams', 'RoundRecord', 'judged_rates', 'RoundView', 'is_test_round',
+           'defend_and_record', 'Federation']
 
 # %% ../nbs/01_federated.ipynb #6a46a3e9
 import copy, json, math, time
@@ -322,7 +323,7 @@ def average_kept(w_global:torch.Tensor, # `P` global weights
     "FedAvg of the rows `kept`: how every defense that selects clients ends."
     kept = torch.as_tensor(kept, dtype=torch.long)
     w = fedavg(rows[kept], counts[kept]) if len(kept) else w_global.clone()
-    return w, Decision(kept.tolist(), dict(sorted((reasons or {}).items())), {}, scores)
+    return w, Decision(kept=kept.tolist(), reasons=dict(sorted((reasons or {}).items())), scores=scores)
 
 # %% ../nbs/01_federated.ipynb #fd3b1448
 class Defense:
@@ -381,12 +382,13 @@ class Defense:
                 ) -> tuple[torch.Tensor, Decision]: # the new global weights, and the decision
         "Screen the rows, aggregate the valid ones; keep the global model if none is valid or the aggregate is not finite."
         rows, counts, valid, screened = screen(w_global, rows, counts)
-        if not valid.any(): return w_global.clone(), Decision([], {}, screened)
+        if not valid.any(): return w_global.clone(), Decision(kept=[], screened=dict(sorted(screened.items())))
         w, decision = self.aggregate(w_global, rows, counts, valid.nonzero().flatten())
         decision.screened = dict(sorted(screened.items()))
         if not torch.isfinite(w).all():
             why = 'the average of the kept rows overflowed: the global model was kept as it was'
-            return w_global.clone(), Decision([], decision.reasons, dict(sorted((screened | {k: why for k in decision.kept}).items())), decision.scores, decision.notes)
+            return w_global.clone(), Decision(kept=[], reasons=decision.reasons, screened=dict(sorted((screened | {k: why for k in decision.kept}).items())),
+                                              scores=decision.scores, notes=decision.notes)
         return w, decision
 
     def aggregate(self, w_global:torch.Tensor, rows:torch.Tensor, counts:torch.Tensor,
@@ -480,6 +482,13 @@ class RoundRecord:
         for k in ('reasons', 'screened'): d[k] = {int(c): why for c, why in d[k].items()}
         return cls(**d)
 
+# %% ../nbs/01_federated.ipynb #4cae1ede
+def judged_rates(records:list, # round records: `RoundRecord`s, or anything with `clients`, `attackers`, `kept` and `screened`
+                ) -> tuple[float|None, float|None]: # TPR (judged attackers left out), TNR (judged honest clients kept)
+    "TPR and TNR over every client the defense judged in `records` (a screened client was no decision), pooled over the records."
+    judged = [(c in r.kept, c in r.attackers) for r in records for c in r.clients if c not in r.screened]
+    return rates([k for k, _ in judged], [a for _, a in judged])
+
 # %% ../nbs/01_federated.ipynb #aa1b0a9d
 @dataclass
 class RoundView:
@@ -498,6 +507,53 @@ class RoundView:
         rows = self.rows.clone(); rows[self.attacked] = sent
         w, d = self.defense.simulate(self.w_global, rows, self.counts)
         return w, d.kept_mask(len(rows)).to(self.attacked.device)[self.attacked]
+
+# %% ../nbs/01_federated.ipynb #55168c48
+def is_test_round(rnd:int, # the round number
+                  rounds:int|None, # the run's last round; None if the engine does not know it (every round is then tested)
+                  eval_every:int|None=None, # test every this many rounds (and after the last); None: about 50 times in a run
+                 ) -> bool:
+    "Is the global model tested after round `rnd`?"
+    return rounds is None or rnd == rounds or rnd % (eval_every or max(1, math.ceil(rounds / 50))) == 0
+
+# %% ../nbs/01_federated.ipynb #b0538f22
+def defend_and_record(defense:Defense, # the server's rule, set up and prepared for this round
+                      w:torch.Tensor, # `P` global weights sent this round
+                      rows:torch.Tensor, # `K x P` the rows that reached the server, as the clients (attackers included) sent them; `K` may be 0
+                      counts:torch.Tensor, # `K` their sample counts
+                      ids:list[int], # `K` the rows' client ids, ascending
+                      attacked, # `K` bools: which rows are poisoned
+                      rnd:int, # the round number
+                      test:bool, # evaluate the new global model (see `is_test_round`)
+                      model:nn.Module, # the architecture, for the evaluation
+                      test_data:tuple[torch.Tensor, torch.Tensor]|None=None, # test images and labels; None: no evaluation
+                      attack=None, # the run's attack: a targeted one's success rate is measured with each evaluation
+                      missing:dict[int, str]|None=None, # clients of the round whose rows never reached the server, and why (recorded as screened)
+                      seconds:dict[str, float]|None=None, # the round's seconds so far (prepare, train); defend and evaluate are added
+                     ) -> tuple[torch.Tensor, RoundRecord]: # the new global weights, and the round's record
+    "The server's half of a round, whatever ran the clients: the defense's decision and average, the evaluation, the round's record."
+    ids, missing = list(ids), dict(missing or {})
+    if ids != sorted(set(ids)) or set(ids) & set(missing):
+        raise ValueError(f'ids must be ascending client ids without repeats, and none of them missing: got {ids}, missing {sorted(missing)}')
+    t0 = time.perf_counter()
+    if ids: new_w, d = defense(w, rows, counts)
+    else: new_w, d = w.clone(), Decision(kept=[])  # no row arrived: the model stays as it was
+    t1 = time.perf_counter()
+    clients, scores = sorted(ids + list(missing)), d.scores
+    if missing and scores is not None:  # one entry per sampled client: None where its row never arrived
+        at = {c: i for i, c in enumerate(ids)}
+        scores = {k: [v[at[c]] if c in at else None for c in clients] if isinstance(v, list) and len(v) == len(ids) else v
+                  for k, v in scores.items()}
+    ev = evaluate(model, new_w, *test_data) if test and test_data is not None else None
+    success = attack.success_rate(model, new_w, *test_data) if ev is not None and getattr(attack, 'targeted', False) else None
+    record = RoundRecord(round=rnd, clients=clients, attackers=[c for c, a in zip(ids, torch.as_tensor(attacked).tolist()) if a],
+                         kept=sorted(ids[i] for i in d.kept), reasons={ids[i]: why for i, why in sorted(d.reasons.items())},
+                         screened=dict(sorted(({ids[i]: why for i, why in d.screened.items()} | missing).items())), scores=scores,
+                         accuracy=None if ev is None else ev.accuracy, loss=None if ev is None else ev.loss,
+                         per_class=None if ev is None else ev.per_class.tolist(), success=success, tpr=None, tnr=None,
+                         seconds=dict(seconds or {}) | dict(defend=t1 - t0, evaluate=time.perf_counter() - t1), notes=d.notes)
+    record.tpr, record.tnr = judged_rates([record])  # the record's own decisions, counted as a run's summary counts them
+    return new_w, record
 
 # %% ../nbs/01_federated.ipynb #d2410dd7
 @dataclass
@@ -540,7 +596,8 @@ class Federation:
             datasets = [self.attack.poison_data(*d, self.streams.attacks, self.n_classes) if a else d for d, a in zip(datasets, attacked)]
         rows, counts = local_train(self.model, w, datasets, self.epochs, self.batch_size, self.lr, self.streams.batch_seed(rnd))
         if self.attack is not None and attacked.any():
-            view = RoundView(self.model, w, rows, counts, attacked, [d for d, a in zip(datasets, attacked) if a], self.defense)
+            view = RoundView(model=self.model, w_global=w, rows=rows, counts=counts, attacked=attacked,
+                             datasets=[d for d, a in zip(datasets, attacked) if a], defense=self.defense)
             rows[attacked] = self.attack.poison_weights(rows[attacked], w, rows[~attacked], self.streams.attacks, view=view)
         return rows, counts, attacked
 
@@ -548,23 +605,15 @@ class Federation:
               rnd:int, # the round number
               test:bool=True, # evaluate the new global model on the test set
              ) -> tuple[torch.Tensor, RoundRecord]: # the new global weights, and the round's record
-        "Round `rnd`: sample, train (and poison), defend, evaluate, record."
+        "Round `rnd`: sample, train (and poison); then `defend_and_record`: defend, evaluate, record."
         t0 = time.perf_counter()
         self.defense.prepare(w)  # first, so that an attacker who knows the defense sees it as it will decide
         t1 = time.perf_counter()
         clients = self.streams.sample_clients(len(self.parts), self.clients_per_round)
         rows, counts, attacked = self.client_updates(w, clients, rnd)
-        t2 = time.perf_counter()
-        w, d = self.defense(w, rows, counts)
-        t3 = time.perf_counter()
-        ev = evaluate(self.model, w, self.x_test, self.y_test) if test else None
-        success = self.attack.success_rate(self.model, w, self.x_test, self.y_test) if test and getattr(self.attack, 'targeted', False) else None
-        judged, kept, ids = d.judged_mask(len(clients)), d.kept_mask(len(clients)), clients.tolist()
-        tpr, tnr = rates(kept[judged], attacked[judged])
-        return w, RoundRecord(rnd, ids, clients[attacked].tolist(), clients[kept].tolist(),
-                              {ids[i]: why for i, why in d.reasons.items()}, {ids[i]: why for i, why in d.screened.items()},
-                              d.scores, *((ev.accuracy, ev.loss, ev.per_class.tolist()) if test else (None, None, None)), success, tpr, tnr,
-                              dict(prepare=t1 - t0, train=t2 - t1, defend=t3 - t2, evaluate=time.perf_counter() - t3), d.notes)
+        return defend_and_record(self.defense, w, rows, counts, ids=clients.tolist(), attacked=attacked, rnd=rnd, test=test,
+                                 model=self.model, test_data=(self.x_test, self.y_test), attack=self.attack,
+                                 seconds=dict(prepare=t1 - t0, train=time.perf_counter() - t1))
 
     def run(self, rounds:int, # the last round
             w:torch.Tensor|None=None, # the global weights to start from; fresh ones from the seed if None
@@ -575,13 +624,12 @@ class Federation:
         "Run rounds `start` to `rounds`."
         check_setting('rounds', rounds, lambda v: v >= 1, 'an integer >= 1', int)
         check_setting('start', start, lambda v: 1 <= v <= rounds + 1, f'an integer in 1..{rounds + 1}', int)
-        period = self.eval_every or max(1, math.ceil(rounds / 50))
         w = init_weights(self.model, self.streams.seed) if w is None else w
         history = []
         desc = f"{getattr(self.attack, 'name', 'no')} attack, {self.defense.name}"
         bar = tqdm(range(start, rounds + 1), desc=desc, disable=not progress)
         for r in bar:
-            w, record = self.round(w, r, test=r % period == 0 or r == rounds)
+            w, record = self.round(w, r, test=is_test_round(r, rounds, self.eval_every))
             history.append(record)
             if on_round is not None: on_round(record, w)
             if record.accuracy is not None: bar.set_postfix(accuracy=f'{record.accuracy:.4f}', kept=f'{len(record.kept)}/{len(record.clients)}')

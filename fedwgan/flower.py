@@ -21,12 +21,10 @@ from flwr.serverapp import Grid, ServerApp
 from flwr.serverapp.strategy import FedAvg as FlowerFedAvg
 
 from .config import Config
-from .data import dataset_info, load_dataset, partition, server_share
-from .federated import (Defense, RoundRecord, RoundView, Streams, batch_orders, evaluate, init_weights, local_train,
-                               make_model, rates, resolve_device, unflatten)
-from .attacks import choose_malicious
-from .filtering import make_defense
-from .experiment import ResultsFolder, Run, summarize
+from .data import load_dataset
+from .federated import (Defense, RoundView, Streams, batch_orders, defend_and_record, init_weights, is_test_round, local_train,
+                               make_model, resolve_device, unflatten)
+from .experiment import ResultsFolder, Run, federation_data, round_hook, server_side, summarize
 from .report import save_plots
 from .cli import default_out, round_line
 
@@ -97,16 +95,11 @@ def _client_side(config:Config) -> dict:
 
 @lru_cache(maxsize=4)
 def _side(settings:str) -> dict:
-    c = Config(**json.loads(settings)).resolved()
-    info = dataset_info(c.dataset)
-    streams = Streams(c.seed)
-    x, y = load_dataset(c.dataset, True, c.data)
-    parts = partition(y, c.clients, c.partition, alpha=c.alpha, classes_per_client=c.classes_per_client, seed=c.seed)
-    idx, owner = server_share(parts, c.share, seed=c.seed)
-    malicious = set(choose_malicious(c.clients, c.malicious, streams).tolist())
+    data = federation_data(Config(**json.loads(settings)))  # as `setup` derives them for `fedwgan run`, checked the same way
+    c, info = data.config, data.info
     model = make_model(c.model, info.shape, info.n_classes).to(resolve_device(c.device))
-    return dict(config=c, info=info, streams=streams, x=x, y=y, parts=parts, share=(idx, owner), malicious=malicious,
-                model=model, attack=c.make_attack())
+    return dict(config=c, info=info, streams=data.streams, x=data.x, y=data.y, parts=data.parts, share=data.share,
+                malicious=set(data.malicious.tolist()), model=model, attack=c.make_attack())
 
 def _partition_id(context:Context, config:Config) -> int:
     "This client's partition, from the node config Flower gives it (`partition-id`, `num-partitions`), checked against `config`."
@@ -202,7 +195,7 @@ class ServerAdversary:
         if not attacked.any(): return rows
         side = _client_side(self.config)
         datasets = [attacker_data(side, c, rnd)[:2] for c, a in zip(ids, attacked.tolist()) if a]
-        view = RoundView(self.model, w, rows, counts, attacked, datasets, defense)
+        view = RoundView(model=self.model, w_global=w, rows=rows, counts=counts, attacked=attacked, datasets=datasets, defense=defense)
         rows = rows.clone()
         rows[attacked] = self.attack.poison_weights(rows[attacked], w, rows[~attacked], self.streams.attacks, view=view)
         return rows
@@ -258,8 +251,7 @@ class DefendedFedAvg(FlowerFedAvg):
         return flat_weights(m.content[self.arrayrecord_key], self.model), n, bool(m.content['metrics'].get('attacked', 0))
 
     def aggregate_train(self, server_round, replies):
-        "Screen the replies (failed, malformed), let the adversary act (simulations), apply the defense; None keeps the model."
-        t2 = time.perf_counter()
+        "Screen the replies (failed, malformed), let the adversary act (simulations), then the round engine's `defend_and_record`; None keeps the model."
         w, screened, got = self.w_global, {}, {}
         for m in replies:
             node = m.metadata.src_node_id
@@ -269,39 +261,21 @@ class DefendedFedAvg(FlowerFedAvg):
             if m.has_error(): screened[c] = f'the client failed: {m.error.reason}'; continue
             try: got[c] = self._read(m)
             except ValueError as e: screened[c] = f'malformed reply: {e}'
-        clients = sorted({self._client(n) for n in self._sent} | set(screened) | set(got))
-        for c in clients:
-            if c not in got and c not in screened: screened[c] = 'no reply in time'
+        for c in {self._client(n) for n in self._sent} - set(screened) - set(got): screened[c] = 'no reply in time'
         ids = sorted(got)
-        new_w, kept, reasons, scores, notes = w.clone(), [], {}, None, []
-        if ids:
-            rows = torch.stack([got[c][0] for c in ids])
-            counts = torch.tensor([got[c][1] for c in ids])
-            attacked = torch.tensor([got[c][2] for c in ids])
-            if self.adversary is not None: rows = self.adversary(server_round, w, rows, counts, attacked, ids, self.defense)
-            new_w, d = self.defense(w, rows, counts)
-            kept, notes = [ids[i] for i in d.kept], d.notes
-            reasons = {ids[i]: why for i, why in d.reasons.items()}
-            screened |= {ids[i]: why for i, why in d.screened.items()}
-            at = {c: i for i, c in enumerate(ids)}
-            scores = None if d.scores is None else {k: [v[at[c]] if c in at else None for c in clients] if isinstance(v, list) and len(v) == len(ids) else v
-                                                     for k, v in d.scores.items()}
-        t3 = time.perf_counter()
-        last = self.num_rounds is None or server_round == self.num_rounds
-        test = self.test is not None and (last or server_round % (self.eval_every or max(1, -(-(self.num_rounds or 1) // 50))) == 0)
-        ev = evaluate(self.model, new_w, *self.test) if test else None
-        success = self.attack.success_rate(self.model, new_w, *self.test) if test and getattr(self.attack, 'targeted', False) else None
-        attackers = [c for c in ids if got[c][2]]
-        judged = [c for c in clients if c not in screened]
-        tpr, tnr = rates([c in kept for c in judged], [c in attackers for c in judged])
-        record = RoundRecord(server_round, clients, attackers, sorted(kept), dict(sorted(reasons.items())), dict(sorted(screened.items())),
-                             scores, *((ev.accuracy, ev.loss, ev.per_class.tolist()) if test else (None, None, None)), success, tpr, tnr,
-                             dict(prepare=self._t[1] - self._t[0], train=t2 - self._t[1], defend=t3 - t2, evaluate=time.perf_counter() - t3), notes)
+        rows = torch.stack([got[c][0] for c in ids]) if ids else w[None][:0]
+        counts = torch.tensor([got[c][1] for c in ids], dtype=torch.long)
+        attacked = torch.tensor([got[c][2] for c in ids], dtype=torch.bool)
+        if ids and self.adversary is not None: rows = self.adversary(server_round, w, rows, counts, attacked, ids, self.defense)
+        new_w, record = defend_and_record(self.defense, w, rows, counts, ids=ids, attacked=attacked, rnd=server_round,
+                                          test=is_test_round(server_round, self.num_rounds, self.eval_every), model=self.model,
+                                          test_data=self.test, attack=self.attack, missing={c: why for c, why in screened.items() if c not in got},
+                                          seconds=dict(prepare=self._t[1] - self._t[0], train=time.perf_counter() - self._t[1]))
         self.history.append(record)
         if self.on_round is not None: self.on_round(record, new_w)
-        metrics = {'num-kept': len(kept), 'num-rejected': len(reasons), 'num-screened': len(screened), 'kept': sorted(kept)}
-        metrics |= {k: v for k, v in (('accuracy', record.accuracy), ('tpr', tpr), ('tnr', tnr), ('success', success)) if v is not None}
-        return (to_arrays(new_w, self.model) if kept else None), MetricRecord(metrics)
+        metrics = {'num-kept': len(record.kept), 'num-rejected': len(record.reasons), 'num-screened': len(record.screened), 'kept': list(record.kept)}
+        metrics |= {k: getattr(record, k) for k in ('accuracy', 'tpr', 'tnr', 'success') if getattr(record, k) is not None}
+        return (to_arrays(new_w, self.model) if record.kept else None), MetricRecord(metrics)
 
 # %% ../nbs/09_flower.ipynb #87031cc5
 def run_server(grid:Grid, # Flower's grid of the run's SuperNodes
@@ -313,7 +287,7 @@ def run_server(grid:Grid, # Flower's grid of the run's SuperNodes
     if config.critic == 'federated':
         raise ValueError("critic='federated' is not available in Flower yet (its critic steps would need a message round each): "
                          "run it with fedwgan run, or use critic='shared' here")
-    c, info, streams = config.resolved(), dataset_info(config.dataset), Streams(config.seed)
+    c, streams = config.resolved(), Streams(config.seed)
     dev, path = resolve_device(c.device), Path(out)
     x_test, y_test = load_dataset(c.dataset, False, c.data)  # the server's own data is there, before any client starts
     if path.is_dir() and (held := [n for n in ResultsFolder.FILES if (path/n).exists()]):
@@ -322,25 +296,19 @@ def run_server(grid:Grid, # Flower's grid of the run's SuperNodes
     with ResultsFolder(path) as folder:
         folder.open(config, resume=False)
         nodes = wait_for_nodes(grid, c.clients, timeout)
-        t = time.perf_counter()
         x_share, y_share, partitions, _ = collect_share(grid, nodes, timeout)
         log.info('fedwgan: the server holds a share of %d samples from %d clients', len(y_share), len(nodes))
-        model = make_model(c.model, info.shape, info.n_classes).to(dev)
-        defense = make_defense(c.defense, model, (x_share.to(dev), y_share.to(dev)), streams.seed, info, **c.defense_params)
-        setup_seconds = time.perf_counter() - t
-        attack = c.make_attack()
+        model, attack, defense, setup_seconds = server_side(c, (x_share.to(dev), y_share.to(dev)))  # as `setup` makes them for `fedwgan run`
         adversary = ServerAdversary(config, model, streams) if attack is not None and attack.colluding else None
         samples = {}
-        def on_round(record, w):
-            if (digits := defense.validation_digits()) is not None: samples[record.round] = digits
-            folder.append(record, dict(config=json.loads(json.dumps(asdict(config))), w=w, streams=streams.state_dict(), defense=defense.state_dict()))
-            log.info('fedwgan: %s', round_line(record))
+        on_round = round_hook(folder, config, streams, defense, samples, log=lambda record: log.info('fedwgan: %s', round_line(record)))
         strategy = DefendedFedAvg(defense, model, (x_test.to(dev), y_test.to(dev)), attack, partitions, streams, c.clients_per_round,
                                   adversary, c.eval_every, on_round, min_available_nodes=c.clients)
         folder.begin(config, [])
         result = strategy.start(grid, to_arrays(init_weights(model, streams.seed), model), num_rounds=c.rounds, timeout=timeout)
         w = flat_weights(result.arrays, model) if result.arrays else init_weights(model, streams.seed)
-        run = Run(config, strategy.history, w, summarize(config, strategy.history, None, setup_seconds), samples)
+        run = Run(config=config, history=strategy.history, w=w,
+                  summary=summarize(config, strategy.history, None, setup_seconds, defense.setup_record()), samples=samples)
         folder.finish(run.summary)
         save_plots(run, folder.path)
     log.info('fedwgan: results in %s', folder.path)
