@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['CRITIC_ATTACKS', 'RULES', 'ClientData', 'flat_grad', 'client_critic_grads', 'combine', 'FederatedCritic', 'tally',
-           'federated_guide', 'train_gan_federated', 'federated_generator', 'privacy_spent']
+           'federated_guide', 'train_gan_federated', 'federated_generator', 'screen_digits', 'privacy_spent']
 
 # %% ../nbs/03_wgan_gp_federated.ipynb #e1e296be
 import hashlib, math, time, warnings
@@ -145,6 +145,7 @@ class FederatedCritic:
     guide_rounds:int = 10 # FedAvg rounds that train the guide, a classifier of the clients (0: no guide)
     guide_clients:int = 10 # clients per guide round (one local epoch each)
     guide_weight:float = 0.5 # weight of the guide's cross-entropy in the generator loss
+    screen:bool = False # keep only the generated validation digits the guide assigns to their label (`screen_digits`)
 
     def __post_init__(self):
         check_setting('clients_per_step', self.clients_per_step, lambda v: v >= 1, 'an integer >= 1', int)
@@ -157,6 +158,8 @@ class FederatedCritic:
         check_setting('guide_rounds', self.guide_rounds, lambda v: v >= 0, 'an integer >= 0', int)
         check_setting('guide_clients', self.guide_clients, lambda v: v >= 1, 'an integer >= 1', int)
         check_setting('guide_weight', self.guide_weight, lambda v: v >= 0, 'a number >= 0', float)
+        check_setting('screen', self.screen, None, 'true or false', bool)
+        if self.screen and not self.guide_rounds: raise ValueError('screen=True screens the digits with the guide: set guide_rounds >= 1, or screen=False')
         if self.dp_clip is not None and self.guide_rounds:
             raise ValueError(f'dp_clip={self.dp_clip} with guide_rounds={self.guide_rounds}: the guide is trained by plain FedAvg, '
                              'which DP-SGD does not cover; set guide_rounds=0 for a differentially private generator')
@@ -266,7 +269,7 @@ def train_gan_federated(data:ClientData, # the clients' data, reached only throu
     fake_bytes = 4 * n_classes * fed.fakes_per_class * math.prod(shape)
     if screened: warnings.warn(f'{screened} critic gradients returned by clients were not finite and were left out')
     finite_module(G, 'federated generator')
-    hist |= dict(seconds=time.perf_counter() - t0, client_steps=steps, screened=screened, rejected=dict(critic=counts, guide=guide_counts),
+    hist |= dict(guide=guide, seconds=time.perf_counter() - t0, client_steps=steps, screened=screened, rejected=dict(critic=counts, guide=guide_counts),
                  sample_rate={k: fed.batch_size / len(p) for k, p in enumerate(data.parts)},
                  dp=None if fed.dp_clip is None else (fed.dp_clip, fed.dp_noise),
                  bytes_per_client_step=dict(down=4 * n_params + fake_bytes, up=4 * n_params),
@@ -278,23 +281,47 @@ def federated_generator(data:ClientData, # the clients' data (and who among them
                         fed:FederatedCritic, # how the critic is trained
                         iters:int=1200, lr:float=1e-3, n_critic:int=1, seed:int=0, # `train_gan_federated`'s settings
                         gan:str='mlp', n_classes:int=MNIST.n_classes,
-                        cache:bool=True, # read and write the trained generator in `cache_dir()`
-                       ) -> tuple[nn.Module, dict]: # the generator, in eval mode, on the data's device; and its training's record (`rejected`, `screened`)
-    "The generator of a federated critic, as the WGAN-GP filter uses it where the server holds no share; trained once per data, attacker and settings."
-    shape, record = tuple(data.x.shape[1:]), {}
+                        cache:bool=True, # read and write the trained generator and its guide in `cache_dir()`
+                       ) -> tuple[nn.Module, nn.Module|None, dict]: # the generator and its guide (None without one), in eval mode, on the data's device; and its training's record (`rejected`, `screened`)
+    "The generator of a federated critic and the guide it was trained with, as the WGAN-GP filter uses them where the server holds no share; trained once per data, attacker and settings."
+    shape, record, dev = tuple(data.x.shape[1:]), {}, data.x.device
     def train():
         G, h = train_gan_federated(data, fed, iters=iters, lr=lr, n_critic=n_critic, gan=gan, n_classes=n_classes, shape=shape, seed=seed, progress=False)
         record.update(rejected=h['rejected'], screened=h['screened'])
-        return G
-    if not cache: return finite_module(train(), 'federated generator').eval(), record
-    h = hashlib.sha256(data.x.cpu().numpy().tobytes() + data.y.cpu().numpy().tobytes())
-    for p in data.parts: h.update(p.cpu().numpy().tobytes()); h.update(b'|')
-    recipe = dict(kind='federated_wgan_gp_generator', version=3, data=h.hexdigest(), critic=asdict(fed), attacker=data.attacker(), iters=iters,
-                  lr=lr, n_critic=n_critic, gan=gan, shape=list(shape), n_classes=n_classes, seed=seed, torch=str(torch.__version__))
-    key = hashlib.sha256(repr(sorted(recipe.items())).encode()).hexdigest()[:16]
-    G = cached_module(cache_dir()/f'federated_generator_{key}.pt', recipe, lambda: make_gan(gan, shape, n_classes)[0], train,
-                      'federated generator', meta=record)
-    return G.to(data.x.device), record
+        return nn.ModuleDict(dict(generator=G) | ({} if h['guide'] is None else dict(guide=h['guide'])))
+    def build():
+        return nn.ModuleDict(dict(generator=make_gan(gan, shape, n_classes)[0]) | (dict(guide=LeNet5(shape, n_classes)) if fed.guide_rounds else {}))
+    if not cache: both = finite_module(train(), 'federated generator').eval()
+    else:
+        h = hashlib.sha256(data.x.cpu().numpy().tobytes() + data.y.cpu().numpy().tobytes())
+        for p in data.parts: h.update(p.cpu().numpy().tobytes()); h.update(b'|')
+        critic = {k: v for k, v in asdict(fed).items() if k != 'screen'}  # screening uses the trained networks; it does not change them
+        recipe = dict(kind='federated_wgan_gp_generator', version=4, data=h.hexdigest(), critic=critic, attacker=data.attacker(), iters=iters,
+                      lr=lr, n_critic=n_critic, gan=gan, shape=list(shape), n_classes=n_classes, seed=seed, torch=str(torch.__version__))
+        key = hashlib.sha256(repr(sorted(recipe.items())).encode()).hexdigest()[:16]
+        both = cached_module(cache_dir()/f'federated_generator_{key}.pt', recipe, build, train, 'federated generator', meta=record)
+    guide = both['guide'].to(dev).requires_grad_(False) if 'guide' in both else None
+    return both['generator'].to(dev), guide, record
+
+
+# %% ../nbs/03_wgan_gp_federated.ipynb #c5122f66
+@torch.no_grad()
+def screen_digits(guide:nn.Module, # a classifier, `guide(x)` -> logits
+                  x:torch.Tensor, y:torch.Tensor, # generated digits and the labels they were generated for
+                  floor:float=0.1, # the share of each label's digits kept even where the guide disagrees with more
+                 ) -> tuple[torch.Tensor, torch.Tensor, list]: # the kept digits, their labels, and how many were kept per label
+    "The digits whose label the guide confirms; per label at least `floor` of them, those the guide rates most likely of it."
+    check_setting('floor', floor, lambda v: 0 < v <= 1, 'a number in (0, 1]', float)
+    if len(x) != len(y): raise ValueError(f'x has {len(x)} digits but y {len(y)} labels: pass one label per digit')
+    logp = torch.cat([guide(b) for b in x.split(2000)]).log_softmax(1) if len(x) else x.new_zeros(0, 1)
+    keep = logp.argmax(1) == y
+    for c in y.unique().tolist():
+        rows = (y == c).nonzero().flatten()
+        need = math.ceil(floor * len(rows))
+        if int(keep[rows].sum()) < need: keep[rows[logp[rows, c].topk(need).indices]] = True
+    n = int(y.max()) + 1 if len(y) else 0
+    return x[keep], y[keep], torch.bincount(y[keep], minlength=n).tolist()
+
 
 # %% ../nbs/03_wgan_gp_federated.ipynb #f71eeaf2
 def privacy_spent(history:dict, # `train_gan_federated`'s history: the DP settings and each client's steps

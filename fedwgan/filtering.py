@@ -21,7 +21,7 @@ from torch.func import functional_call, vmap
 from .data import check_setting, percent, DatasetInfo, MNIST
 from .federated import make_model, unflatten, set_weights, model_logits, local_train, Decision, Defense, FedAvg, average_kept, fedavg
 from .wgan import GAN_PAIRS, make_gan, MAX_PER_CLASS, train_data_free, sample, share_generator
-from .fedgan import ClientData, FederatedCritic, federated_generator
+from .fedgan import ClientData, FederatedCritic, federated_generator, screen_digits
 
 # %% ../nbs/04_filtering.ipynb #fecce703
 @dataclass
@@ -438,12 +438,16 @@ class WGANGPFilter(Filter):
         if share is None: raise ValueError(f'defense {self.name!r} trains its generator on the server share: pass share=(x, y), or the clients\' data (ClientData)')
         self._record = {}
         if isinstance(share, ClientData):  # no share: the clients compute the critic's real-data terms (notebook 03_wgan_gp_federated)
-            G, critic = federated_generator(share, FederatedCritic(**self.critic), iters=self.iters, lr=self.lr, n_critic=self.n_critic, seed=seed,
-                                            gan=self.gan or dataset.gan, n_classes=dataset.n_classes, cache=self.cache)
+            fed = FederatedCritic(**self.critic)
+            G, guide, critic = federated_generator(share, fed, iters=self.iters, lr=self.lr, n_critic=self.n_critic, seed=seed,
+                                                   gan=self.gan or dataset.gan, n_classes=dataset.n_classes, cache=self.cache)
             self._record = dict(federated_critic=critic)
         else: G = share_generator(*share, iters=self.iters, lr=self.lr, n_critic=self.n_critic, seed=seed, guide=self.guide, cache=self.cache,
                                   gan=self.gan or dataset.gan, n_classes=dataset.n_classes)
         self.x, self.y = sample(G, self.n_per_class, seed=seed)
+        if isinstance(share, ClientData) and fed.screen:  # the digits the clients' guide labels as the generator does
+            self.x, self.y, kept = screen_digits(guide, self.x, self.y)
+            critic['validation_kept'] = kept
         return super().setup(model, share, seed, dataset)
 
 # %% ../nbs/04_filtering.ipynb #8e86a335

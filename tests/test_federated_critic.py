@@ -153,3 +153,27 @@ def test_the_generator_defenses_run_with_no_share_on_both_datasets(dataset, defe
     assert digits[0].shape[1:] == fed.x.shape[1:] and set(digits[1].tolist()) == set(range(10))  # generated digits of every class
     _, (record,) = fed.run(1, progress=False)  # and a round of the engine with it
     assert len(record.clients) == 5 and record.accuracy is not None
+
+
+def test_screening_keeps_the_digits_the_guide_confirms(tmp_path, monkeypatch, mnist_root):
+    "`screen=True`: the validation digits are those whose label the clients' guide confirms (a tenth per label at least); the generator is the unscreened run's, from the cache."
+    from fedwgan.experiment import setup
+    monkeypatch.setenv('FEDWGAN_CACHE', str(tmp_path / 'cache'))
+    base = SMALL_CRITIC | dict(attack='label_flip')
+    critic = {'clients_per_step': 4, 'guide_rounds': 2, 'guide_clients': 5}
+    runs = {s: setup(Config(data=str(mnist_root), **base | dict(defense_params=base['defense_params'] | dict(cache=True, critic=critic | {'screen': s}))))[0]
+            for s in (False, True)}
+    plain, screened = runs[False].defense, runs[True].defense
+    assert len(list((tmp_path / 'cache').glob('federated_generator_*.pt'))) == 1  # screening does not retrain the generator
+    kept = screened.setup_record()['federated_critic']['validation_kept']
+    assert 'validation_kept' not in plain.setup_record()['federated_critic']
+    assert len(kept) == 10 and sum(kept) == len(screened.y) < len(plain.y) and min(kept) >= plain.n_per_class // 10
+    # the kept digits are the unscreened set's rows, and every label keeps its own digits only
+    rows = {tuple(r.tolist()) for r in plain.x.flatten(1)}
+    assert all(tuple(r.tolist()) in rows for r in screened.x.flatten(1))
+    assert torch.bincount(screened.y, minlength=10).tolist() == kept
+
+
+def test_screening_needs_a_guide():
+    with pytest.raises(ValueError, match='screen=True screens the digits with the guide: set guide_rounds >= 1'):
+        Config(critic='federated', defense_params={'critic': {'screen': True, 'guide_rounds': 0}})
