@@ -313,14 +313,13 @@ def screen_digits(guide:nn.Module, # a classifier, `guide(x)` -> logits
     "The digits whose label the guide confirms; per label at least `floor` of them, those the guide rates most likely of it."
     check_setting('floor', floor, lambda v: 0 < v <= 1, 'a number in (0, 1]', float)
     if len(x) != len(y): raise ValueError(f'x has {len(x)} digits but y {len(y)} labels: pass one label per digit')
-    logp = torch.cat([guide(b) for b in x.split(2000)]).log_softmax(1) if len(x) else x.new_zeros(0, 1)
+    logp = torch.cat([guide(b) for b in x.split(2000)]).log_softmax(1)
     keep = logp.argmax(1) == y
     for c in y.unique().tolist():
         rows = (y == c).nonzero().flatten()
         need = math.ceil(floor * len(rows))
         if int(keep[rows].sum()) < need: keep[rows[logp[rows, c].topk(need).indices]] = True
-    n = int(y.max()) + 1 if len(y) else 0
-    return x[keep], y[keep], torch.bincount(y[keep], minlength=n).tolist()
+    return x[keep], y[keep], torch.bincount(y[keep], minlength=logp.shape[1]).tolist()
 
 
 # %% ../nbs/03_wgan_gp_federated.ipynb #f71eeaf2

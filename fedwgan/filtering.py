@@ -436,18 +436,18 @@ class WGANGPFilter(Filter):
 
     def setup(self, model, share=None, seed=0, dataset=MNIST):
         if share is None: raise ValueError(f'defense {self.name!r} trains its generator on the server share: pass share=(x, y), or the clients\' data (ClientData)')
-        self._record = {}
+        self._record, screen = {}, None
         if isinstance(share, ClientData):  # no share: the clients compute the critic's real-data terms (notebook 03_wgan_gp_federated)
             fed = FederatedCritic(**self.critic)
             G, guide, critic = federated_generator(share, fed, iters=self.iters, lr=self.lr, n_critic=self.n_critic, seed=seed,
                                                    gan=self.gan or dataset.gan, n_classes=dataset.n_classes, cache=self.cache)
-            self._record = dict(federated_critic=critic)
+            self._record, screen = dict(federated_critic=critic), guide if fed.screen else None
         else: G = share_generator(*share, iters=self.iters, lr=self.lr, n_critic=self.n_critic, seed=seed, guide=self.guide, cache=self.cache,
                                   gan=self.gan or dataset.gan, n_classes=dataset.n_classes)
         self.x, self.y = sample(G, self.n_per_class, seed=seed)
-        if isinstance(share, ClientData) and fed.screen:  # the digits the clients' guide labels as the generator does
-            self.x, self.y, kept = screen_digits(guide, self.x, self.y)
-            critic['validation_kept'] = kept
+        if screen is not None:  # the digits the clients' guide labels as the generator does
+            self.x, self.y, kept = screen_digits(screen, self.x, self.y)
+            self._record['federated_critic'] = critic | dict(validation_kept=kept)
         return super().setup(model, share, seed, dataset)
 
 # %% ../nbs/04_filtering.ipynb #8e86a335
