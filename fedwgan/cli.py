@@ -231,6 +231,7 @@ def compare(base:Config, # every setting but the attack, the defense, the partit
     from fedwgan.data import check_setting, load_dataset
     from fedwgan.experiment import setup
     from fedwgan.filtering import DEFENSES, build_defense
+    from fedwgan.report import cell_folder
     check_setting('workers', workers, lambda v: 1 <= v <= _cores(), f'an integer between 1 and the number of CPU cores ({_cores()})', int)
     seeds = [base.seed] if seeds is None else seeds
     check_setting('seeds', seeds, lambda v: len(v) >= 1, 'a non-empty list of seeds, e.g. [0, 1, 2]', (list, tuple))
@@ -267,7 +268,7 @@ def compare(base:Config, # every setting but the attack, the defense, the partit
     summaries, failed = {}, {}
     with ProcessPoolExecutor(workers, mp_context=get_context('spawn'), initializer=_worker_start,
                              initargs=(os.getpid(), max(1, _cores() // workers))) as pool:
-        jobs = {pool.submit(_cell, asdict(cells[k]), str(Path(out)/k[0]/f'seed{k[1]}'/re.sub(r'[^\w.=+-]', '_', f'{k[2]}-{k[3]}'.replace(' ', '-')))): k
+        jobs = {pool.submit(_cell, asdict(cells[k]), str(cell_folder(out, *k))): k
                 for k in slow_first}
         for job in tqdm(as_completed(jobs), total=len(jobs), desc='grid', disable=not progress):
             try: summaries[jobs[job]] = job.result()

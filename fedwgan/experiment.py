@@ -145,7 +145,7 @@ class ResultsFolder:
         differ = [k for k in mine if mine[k] != theirs[k]]
         if differ: raise ValueError(f'{self.path} holds a run with other settings ({", ".join(differ)}): '
                                     'resume it with its own settings, or choose another --out')
-        lines = self._lines()
+        lines = self.round_lines()
         if not (self.path/'state.pt').exists():
             if lines: raise ValueError(f'{self.path}/rounds.jsonl holds {len(lines)} rounds but state.pt is missing, so the run '
                                        'cannot continue where it stopped; start it again in a new folder')
@@ -164,7 +164,7 @@ class ResultsFolder:
                              'the file was changed since. Restore it, or start the run again in a new folder')
         return [RoundRecord.from_json(l) for l in lines[:r]], state
 
-    def _lines(self) -> list[str]:
+    def round_lines(self) -> list[str]:
         "The complete lines of rounds.jsonl (a line cut short by a kill is not one)."
         p = self.path/'rounds.jsonl'
         if not p.exists(): return []

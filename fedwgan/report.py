@@ -5,8 +5,8 @@
 # %% auto #0
 __all__ = ['plot_accuracy', 'plot_rates', 'rejection_line', 'plot_scores', 'run_figures', 'save_plots', 'worst_case',
            'results_table', 'plot_grid', 'compare_worst', 'SavedRun', 'summary_html', 'rounds_table', 'decisions_table',
-           'run_section', 'read_grid', 'grid_heatmap', 'html_report', 'write_report', 'round_report', 'round_browser',
-           'run_form']
+           'run_section', 'cell_folder', 'read_grid', 'grid_heatmap', 'html_report', 'write_report', 'round_report',
+           'round_browser', 'run_form']
 
 # %% ../nbs/07_report.ipynb #aaf6214e
 import base64, inspect, io, json, math, re
@@ -22,7 +22,7 @@ from .data import show_digits, percent, ratio, save_atomic
 from .federated import RoundRecord
 from .attacks import ATTACKS
 from .filtering import DEFENSES, relative_bar, threshold
-from .experiment import Run, run_experiment, describe
+from .experiment import ResultsFolder, Run, run_experiment, describe
 
 # %% ../nbs/07_report.ipynb #885b7ead
 def plot_accuracy(runs:dict[str, list[RoundRecord]], # label -> history
@@ -238,7 +238,7 @@ class SavedRun:
         if config is None: raise ValueError(f'{path} holds no config.json: it is not a complete results folder of fedwgan run; {again}')
         if not isinstance(config, dict) or not {'attack', 'defense'} <= set(config):
             raise ValueError(f'{path/"config.json"} is not the configuration of a run (it names no attack and defense); {again}')
-        lines = (path/'rounds.jsonl').read_text().split('\n')[:-1] if (path/'rounds.jsonl').exists() else []  # the piece after the last newline is empty, or cut short
+        lines = ResultsFolder(path).round_lines()
         history = []
         for i, line in enumerate(lines, 1):
             try: history.append(RoundRecord.from_json(line))
@@ -368,6 +368,15 @@ def _page(title:str, # escaped here
             f'<title>{escape(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n<h1>{escape(title)}</h1>\n'
             f'<p class="source">{escape(str(source))}, read by <code>fedwgan report</code></p>\n{body}\n</body>\n</html>\n')
 
+# %% ../nbs/07_report.ipynb #7f24b7e7
+def cell_folder(grid:str|Path, # the grid's folder (`fedwgan compare --out`)
+                partition:str, seed:int|None, # the cell's partition, and its seed (None: a grid of one seed written before seeds had folders)
+                attack:str, column:str, # the cell's attack, and its column (the defense's label, with its critic where a twin)
+               ) -> Path:
+    "Where `compare` writes a grid cell's results folder: `<partition>/seed<seed>/<attack>-<column>`, the column's spaces and odd characters made safe."
+    return Path(grid)/partition/('' if seed is None else f'seed{seed}')/re.sub(r'[^\w.=+-]', '_', f'{attack}-{column}'.replace(' ', '-'))
+
+
 # %% ../nbs/07_report.ipynb #ae3c63ab
 def read_grid(folder:str|Path, # a grid folder, as `fedwgan compare --out` writes it
              ) -> list[tuple[dict|None, SavedRun|None]]: # (summary, run) per cell
@@ -382,9 +391,8 @@ def read_grid(folder:str|Path, # a grid folder, as `fedwgan compare --out` write
             raise ValueError(f'{folder/"summaries.json"} is not a list of run summaries; rerun the same fedwgan compare command to write it again')
     by_path, out = {r.path: r for r in runs}, []
     for s in listed:  # a cell's folder as `compare` names it: `<attack>-<label>`, with `-<critic>` for a critic's twin
-        where = folder/s['partition']/(f"seed{s['seed']}" if s.get('seed') is not None else '')
-        names = [re.sub(r'[^\w.=+-]', '_', f"{s['attack']}-{s.get('label', s['defense'])}{twin}".replace(' ', '-')) for twin in ('', f"-{s.get('critic')}")]
-        out.append((s, next((by_path.pop(where/n) for n in names if where/n in by_path), None)))
+        where = [cell_folder(folder, s['partition'], s.get('seed'), s['attack'], s.get('label', s['defense']) + twin) for twin in ('', f"-{s.get('critic')}")]
+        out.append((s, next((by_path.pop(w) for w in where if w in by_path), None)))
     finished = [r for r in runs if r.summary is not None]
     def clean(c):  # the final accuracy of the clean run of the partition and seed of `c`
         return next((r.summary['accuracy'] for r in finished if r.config['attack'] == 'none' and r.config['defense'] == 'fedavg'
