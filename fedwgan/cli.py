@@ -59,6 +59,7 @@ def parser(names:dict|None=None, # see `_add_config_options`
     r.add_argument('--out', help='results folder (default: fedwgan-results/<attack>-<defense>-<partition>-seed<seed>)')
     r.add_argument('--resume', action='store_true', help='continue the run in --out from its last saved round')
     r.add_argument('--clean', help='results folder of a finished clean run, for the accuracy gap in the summary')
+    r.add_argument('--quiet', action='store_true', help='no progress bars (they show only on a terminal anyway)')
     _add_config_options(r, names)
     c = sub.add_parser('compare', help='run a grid of attacks x defenses and print a markdown table',
                        description='Run every attack against every defense for each partition (plus a clean run each); '
@@ -77,6 +78,7 @@ def parser(names:dict|None=None, # see `_add_config_options`
                    help='runs at once, each in its own process; at most the number of CPU cores [%(default)s]')
     c.add_argument('--out', default='fedwgan-results/compare', help='folder of the grid [%(default)s]')
     c.add_argument('--config', help='base settings from this JSON file')
+    c.add_argument('--quiet', action='store_true', help='no progress bars (they show only on a terminal anyway)')
     _add_config_options(c, names)
     h = sub.add_parser('report', help='write one self-contained HTML page of a run or a grid folder',
                        description='Write one HTML page (plots embedded, nothing fetched) of the run or the grid in DIR: the summary, '
@@ -179,7 +181,8 @@ def _worker_start(parent:int, # the pid of the process running the grid
                  ):
     "Set up a grid worker: its share of the cores, and an exit as soon as the parent process is gone."
     import torch
-    torch.set_num_threads(threads)
+    from fedwgan.data import show_progress
+    torch.set_num_threads(threads); show_progress(False)  # bars from several workers would garble the grid's
     def watch():
         while os.getppid() == parent: time.sleep(0.2)
         os._exit(1)  # orphaned: the grid was stopped
@@ -220,15 +223,14 @@ def compare(base:Config, # every setting but the attack, the defense, the partit
             partitions:list[str]=('iid', 'dirichlet'), # one table per partition
             out:str|Path='fedwgan-results/compare', # each cell in `out/<partition>/seed<seed>/<attack>-<defense label>`
             workers:int=1, # cells run at once, each in its own process (at most the cores)
-            progress:bool=True,
+            progress:bool|None=None, # a bar over the cells (and over a generator's training before them); None: as `show_progress` says
             critics:list[str]|None=None, # run the defenses that train a generator with each critic ('shared', 'federated'), side by side; None: `base.critic`
             seeds:list[int]|None=None, # run every cell once per seed; None: `[base.seed]`
            ) -> list[dict]: # the cells' summaries, clean runs included, each with its `seed`, `critic` and `label`; by seed, then in the grid's order
     "Run every attack against every defense (and the clean run per partition) once per seed, resumably; the summaries, each with the gap to the clean run of its own partition and seed."
     from concurrent.futures import ProcessPoolExecutor, as_completed
     from multiprocessing import get_context
-    from tqdm.auto import tqdm
-    from fedwgan.data import check_setting, load_dataset
+    from fedwgan.data import check_setting, load_dataset, progress_bar
     from fedwgan.experiment import setup
     from fedwgan.filtering import DEFENSES, build_defense
     from fedwgan.report import cell_folder
@@ -270,7 +272,7 @@ def compare(base:Config, # every setting but the attack, the defense, the partit
                              initargs=(os.getpid(), max(1, _cores() // workers))) as pool:
         jobs = {pool.submit(_cell, asdict(cells[k]), str(cell_folder(out, *k))): k
                 for k in slow_first}
-        for job in tqdm(as_completed(jobs), total=len(jobs), desc='grid', disable=not progress):
+        for job in progress_bar(as_completed(jobs), 'grid', show=progress, total=len(jobs)):
             try: summaries[jobs[job]] = job.result()
             except Exception as e: failed[jobs[job]] = f'{type(e).__name__}: {e}'
     if failed:
@@ -331,6 +333,9 @@ def main(argv:list[str]|None=None):
     p = parser(_registry_names() if {'-h', '--help'} & set(argv) else None)
     a = p.parse_args(argv)
     if a.command is None: p.print_help(); return
+    if getattr(a, 'quiet', False):
+        from fedwgan.data import show_progress
+        show_progress(False)
     try: {'run': run_command, 'compare': compare_command, 'report': report_command}[a.command](a)
     except (ValueError, FileNotFoundError) as e: p.exit(2, f'fedwgan {a.command}: error: {e}\n')
     except KeyboardInterrupt: p.exit(130, f'fedwgan {a.command}: interrupted\n')

@@ -85,7 +85,7 @@ def _lock_file(f):
         import msvcrt
         msvcrt.locking(f.fileno(), msvcrt.LK_NBLCK, 1)
 
-def _digest(lines:list[str]) -> str: return hashlib.sha256(''.join(l + '\n' for l in lines).encode()).hexdigest()
+def _lines_hash(lines:list[str]): return hashlib.sha256(''.join(l + '\n' for l in lines).encode())
 
 def _settings(config:Config|dict) -> dict:
     "Every setting but the data folder, the dataset's defaults written in, as JSON holds them (a tuple and a list of the same values are one setting)."
@@ -159,7 +159,7 @@ class ResultsFolder:
         if len(lines) > r + 1:
             raise ValueError(f'{self.path}/rounds.jsonl holds {len(lines)} rounds, more than the {r} that state.pt covers and the '
                              'one a kill can leave: another process wrote to this folder. Start the run again in a new folder')
-        if _digest(lines[:r]) != state['digest']:
+        if _lines_hash(lines[:r]).hexdigest() != state['digest']:
             raise ValueError(f'the first {r} rounds in {self.path}/rounds.jsonl are not those state.pt was saved with: '
                              'the file was changed since. Restore it, or start the run again in a new folder')
         return [RoundRecord.from_json(l) for l in lines[:r]], state
@@ -195,7 +195,7 @@ class ResultsFolder:
         if not (self.path/'config.json').exists(): config.save(self.path/'config.json')
         lines = [h.to_json() for h in history]
         save_atomic(self.path/'rounds.jsonl', ''.join(l + '\n' for l in lines))
-        self._digest = hashlib.sha256(''.join(l + '\n' for l in lines).encode())
+        self._digest = _lines_hash(lines)
 
     def append(self, record:RoundRecord, state:dict):
         "Append a round's line, then replace the state atomically (`state` gets the config and the fingerprint of the lines)."

@@ -19,9 +19,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.func import functional_call, grad, vmap
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
-from tqdm.auto import tqdm
 
-from .data import check_setting, DatasetInfo, MNIST
+from .data import check_setting, progress_bar, seeded, DatasetInfo, MNIST
 
 # %% ../nbs/01_federated.ipynb #b3586bdf
 class LeNet5(nn.Module):
@@ -110,10 +109,7 @@ def init_weights(model:nn.Module, seed:int=0) -> torch.Tensor:
     "Fresh initial weights for `model`'s architecture on its device, the same for the same seed on every device."
     dev = next(model.parameters()).device
     model = copy.deepcopy(model).cpu()  # drawn on the CPU: the same weights wherever the model lives
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        for m in model.modules():
-            if hasattr(m, 'reset_parameters'): m.reset_parameters()
+    seeded(lambda: [m.reset_parameters() for m in model.modules() if hasattr(m, 'reset_parameters')], seed)
     return get_weights(model).to(dev)
 
 # %% ../nbs/01_federated.ipynb #5e3e3e0d
@@ -627,7 +623,7 @@ class Federation:
         w = init_weights(self.model, self.streams.seed) if w is None else w
         history = []
         desc = f"{getattr(self.attack, 'name', 'no')} attack, {self.defense.name}"
-        bar = tqdm(range(start, rounds + 1), desc=desc, disable=not progress)
+        bar = progress_bar(range(start, rounds + 1), desc, show=progress)
         for r in bar:
             w, record = self.round(w, r, test=is_test_round(r, rounds, self.eval_every))
             history.append(record)

@@ -7,18 +7,17 @@ __all__ = ['CRITIC_ATTACKS', 'RULES', 'ClientData', 'flat_grad', 'client_critic_
            'federated_guide', 'train_gan_federated', 'federated_generator', 'screen_digits', 'privacy_spent']
 
 # %% ../nbs/03_wgan_gp_federated.ipynb #e1e296be
-import hashlib, math, time, warnings
+import math, time, warnings
 from dataclasses import asdict, dataclass, field
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch.func import functional_call, grad, vmap
-from tqdm.auto import tqdm
 
-from .data import MNIST, check_setting
+from .data import MNIST, check_setting, fingerprint, progress_bar, seeded
 from .federated import LeNet5, init_weights, local_train, set_weights
-from .wgan import cache_dir, cached_module, finite_module, make_gan
+from .wgan import cache_file, cached_module, finite_module, gan_optimizers, generator_step, make_gan
 
 # %% ../nbs/03_wgan_gp_federated.ipynb #cce47ead
 CRITIC_ATTACKS = ('flip', 'scale', 'label') # what malicious clients do to what they return: flip or scale it, or compute it on falsified labels
@@ -178,6 +177,7 @@ def federated_guide(data:ClientData, # the clients' data (and who among them poi
                     fed:FederatedCritic, # `guide_rounds`, `guide_clients` and `rule`
                     n_classes:int=MNIST.n_classes,
                     seed:int=0,
+                    progress:bool|None=False, # a bar over the rounds; None: as `show_progress` says
                    ) -> tuple[LeNet5, dict]: # frozen, in eval mode, on the data's device; and what the combination rejected (`tally`)
     "A LeNet-5 trained by FedAvg over the clients (one local epoch of SGD a round; every client in the first), their updates combined by `fed.rule`: the guide a server with no share can have."
     if fed.guide_clients > len(data.parts):
@@ -185,7 +185,7 @@ def federated_guide(data:ClientData, # the clients' data (and who among them poi
     model = LeNet5(tuple(data.x.shape[1:]), n_classes).to(data.x.device)
     w = init_weights(model, seed)
     rng, ref, counts = torch.Generator().manual_seed(seed), None, {'malicious': [0, 0], 'honest': [0, 0]}
-    for r in range(fed.guide_rounds):
+    for r in progress_bar(range(fed.guide_rounds), 'federated guide rounds', show=progress):
         clients = torch.randperm(len(data.parts), generator=rng)[:fed.guide_clients].tolist()
         if r == 0: clients = sorted(clients) + sorted(set(range(len(data.parts))) - set(clients))  # the census: every client, once
         W, _ = local_train(model, w, [data.local(k) for k in clients], epochs=1, batch_size=10, lr=0.1, seed=seed * 1_000_003 + r)
@@ -204,7 +204,7 @@ def train_gan_federated(data:ClientData, # the clients' data, reached only throu
                         lam:float=10.0, # gradient-penalty weight
                         batch_size:int=64, # generated images per server step (the critic's fake term and the generator step)
                         gan:str='mlp', n_classes:int=MNIST.n_classes, shape:tuple=MNIST.shape,
-                        seed:int=0, progress:bool=True,
+                        seed:int=0, progress:bool|None=True, # bars over the guide's rounds and the steps; None: as `show_progress` says
                        ) -> tuple[nn.Module, dict]: # the generator, and the history (losses, bytes, DP accounting, what was rejected)
     "A conditional WGAN-GP whose critic's real-data terms are computed by the clients, guided by a classifier they train: the server holds no real sample."
     fed = fed or FederatedCritic()
@@ -219,21 +219,18 @@ def train_gan_federated(data:ClientData, # the clients' data, reached only throu
     if data.malicious and data.attack == 'label' and data.n_classes != n_classes:
         raise ValueError(f'the clients falsify labels among {data.n_classes} classes, but the generator has n_classes={n_classes}: make them agree')
     dev = data.x.device
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        G, C = make_gan(gan, shape, n_classes)
+    G, C = seeded(lambda: make_gan(gan, shape, n_classes), seed)
     G, C = G.to(dev).train(), C.to(dev).train()
-    opt_g = torch.optim.Adam(G.parameters(), lr=lr, betas=betas)
-    opt_c = torch.optim.Adam(C.parameters(), lr=lr, betas=betas)
+    opt_g, opt_c = gan_optimizers(G, C, lr, betas)
     rng = torch.Generator().manual_seed(seed)
     n_params = sum(p.numel() for p in C.parameters())
     hist = {k: [] for k in ('critic_loss', 'generator_loss')}
     steps = {k: 0 for k in range(n)}
     t0 = time.perf_counter()
-    guide, guide_counts = federated_guide(data, fed, n_classes, seed) if fed.guide_rounds else (None, None)
+    guide, guide_counts = federated_guide(data, fed, n_classes, seed, progress) if fed.guide_rounds else (None, None)
     ref, screened = None, 0  # the last critic step's combined real-data gradient; the non-finite gradients left out
     counts = {'malicious': [0, 0], 'honest': [0, 0]}
-    for it in tqdm(range(iters), desc='federated WGAN-GP', disable=not progress):
+    for it in progress_bar(range(iters), 'federated WGAN-GP steps', show=progress):
         for c in range(n_critic):
             clients = torch.randperm(n, generator=rng)[:fed.clients_per_step].tolist()
             if it == c == 0: clients = list(range(n))  # the census: every client, once, so the first reference has the honest majority
@@ -259,13 +256,8 @@ def train_gan_federated(data:ClientData, # the clients' data, reached only throu
             for p in C.parameters(): p.grad = total[i:i + p.numel()].view_as(p).clone(); i += p.numel()
             opt_c.step()
         yb = torch.randint(n_classes, (batch_size,), generator=rng).to(dev)
-        C.requires_grad_(False)
-        xg = G(torch.randn(batch_size, G.nz, generator=rng).to(dev), yb)
-        g_loss = -C(xg, yb).mean()
-        guided = g_loss + fed.guide_weight * F.cross_entropy(guide(xg), yb) if guide is not None else g_loss
-        opt_g.zero_grad(); guided.backward(); opt_g.step()
-        C.requires_grad_(True)
-        hist['critic_loss'].append(fake_term.item()); hist['generator_loss'].append(g_loss.item())
+        g_loss, _ = generator_step(G, C, opt_g, torch.randn(batch_size, G.nz, generator=rng).to(dev), yb, guide=guide, guide_weight=fed.guide_weight)
+        hist['critic_loss'].append(fake_term.item()); hist['generator_loss'].append(g_loss)
     fake_bytes = 4 * n_classes * fed.fakes_per_class * math.prod(shape)
     if screened: warnings.warn(f'{screened} critic gradients returned by clients were not finite and were left out')
     finite_module(G, 'federated generator')
@@ -282,24 +274,22 @@ def federated_generator(data:ClientData, # the clients' data (and who among them
                         iters:int=1200, lr:float=1e-3, n_critic:int=1, seed:int=0, # `train_gan_federated`'s settings
                         gan:str='mlp', n_classes:int=MNIST.n_classes,
                         cache:bool=True, # read and write the trained generator and its guide in `cache_dir()`
+                        progress:bool|None=None, # bars while it trains; None: as `show_progress` says (on a terminal)
                        ) -> tuple[nn.Module, nn.Module|None, dict]: # the generator and its guide (None without one), in eval mode, on the data's device; and its training's record (`rejected`, `screened`)
     "The generator of a federated critic and the guide it was trained with, as the WGAN-GP filter uses them where the server holds no share; trained once per data, attacker and settings."
     shape, record, dev = tuple(data.x.shape[1:]), {}, data.x.device
     def train():
-        G, h = train_gan_federated(data, fed, iters=iters, lr=lr, n_critic=n_critic, gan=gan, n_classes=n_classes, shape=shape, seed=seed, progress=False)
+        G, h = train_gan_federated(data, fed, iters=iters, lr=lr, n_critic=n_critic, gan=gan, n_classes=n_classes, shape=shape, seed=seed, progress=progress)
         record.update(rejected=h['rejected'], screened=h['screened'])
         return nn.ModuleDict(dict(generator=G) | ({} if h['guide'] is None else dict(guide=h['guide'])))
     def build():
         return nn.ModuleDict(dict(generator=make_gan(gan, shape, n_classes)[0]) | (dict(guide=LeNet5(shape, n_classes)) if fed.guide_rounds else {}))
     if not cache: both = finite_module(train(), 'federated generator').eval()
     else:
-        h = hashlib.sha256(data.x.cpu().numpy().tobytes() + data.y.cpu().numpy().tobytes())
-        for p in data.parts: h.update(p.cpu().numpy().tobytes()); h.update(b'|')
         critic = {k: v for k, v in asdict(fed).items() if k != 'screen'}  # screening uses the trained networks; it does not change them
-        recipe = dict(kind='federated_wgan_gp_generator', version=4, data=h.hexdigest(), critic=critic, attacker=data.attacker(), iters=iters,
+        recipe = dict(kind='federated_wgan_gp_generator', version=5, data=fingerprint(data.x, data.y, *data.parts), critic=critic, attacker=data.attacker(), iters=iters,
                       lr=lr, n_critic=n_critic, gan=gan, shape=list(shape), n_classes=n_classes, seed=seed, torch=str(torch.__version__))
-        key = hashlib.sha256(repr(sorted(recipe.items())).encode()).hexdigest()[:16]
-        both = cached_module(cache_dir()/f'federated_generator_{key}.pt', recipe, build, train, 'federated generator', meta=record)
+        both = cached_module(cache_file('federated_generator', recipe), recipe, build, train, 'federated generator', meta=record)
     guide = both['guide'].to(dev).requires_grad_(False) if 'guide' in both else None
     return both['generator'].to(dev), guide, record
 

@@ -10,7 +10,7 @@ __all__ = ['SCORE_METHODS', 'RULES', 'GENERATOR_SETTINGS', 'DEFENSES', 'Scores',
            'AnchoredFilter', 'build_defense', 'make_defense']
 
 # %% ../nbs/04_filtering.ipynb #f90ad73d
-import copy, hashlib, inspect, math
+import copy, inspect, math
 from dataclasses import dataclass, field, fields
 
 import torch
@@ -18,7 +18,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.func import functional_call, vmap
 
-from .data import check_setting, percent, DatasetInfo, MNIST
+from .data import check_setting, fingerprint, percent, seeded, DatasetInfo, MNIST
 from .federated import make_model, unflatten, set_weights, model_logits, local_train, Decision, Defense, FedAvg, average_kept, fedavg
 from .wgan import GAN_PAIRS, make_gan, MAX_PER_CLASS, train_data_free, sample, share_generator
 from .fedgan import ClientData, FederatedCritic, federated_generator, screen_digits
@@ -301,7 +301,7 @@ class FLTrust(Defense):
     def reference_update(self, w_global):
         "The server update: `w_global` trained on the root data (kept for the round: an adaptive attacker's simulations repeat it)."
         if self.model is None: raise _not_set_up(self)
-        key = _fingerprint(w_global)
+        key = fingerprint(w_global)
         if self._server[0] != key:
             self._server = key, local_train(self.model, w_global, [self.root_data], self.epochs, self.batch_size, self.lr, self.seed)[0][0] - w_global
         return self._server[1]
@@ -315,8 +315,6 @@ class FLTrust(Defense):
 
 
 # %% ../nbs/04_filtering.ipynb #bbfaee39
-def _fingerprint(w:torch.Tensor) -> bytes: return hashlib.blake2b(w.detach().cpu().numpy().tobytes(), digest_size=16).digest()
-
 def chance_note(accuracy:torch.Tensor, # `K` validation accuracies of the round's clients
                 n_classes:int) -> list[str]: # a note, or none
     "A note when the median client scores at most 1.5 times chance: the validation set cannot tell such models apart."
@@ -350,7 +348,7 @@ class Filter(Defense):
     def score(self, rows:torch.Tensor) -> Scores:
         "The scores of `rows` on the validation set; a row scored before on the same validation set is not scored again."
         if self._scored.get('for') is not self.x: self._scored = {'for': self.x}  # a new validation set
-        keys = [_fingerprint(r) for r in rows]
+        keys = [fingerprint(r) for r in rows]
         new = list(dict.fromkeys(k for k in keys if k not in self._scored))
         if new:
             fresh = score_models(self.model, torch.stack([rows[keys.index(k)] for k in new]), self.x, self.y)
@@ -478,9 +476,7 @@ class DataFreeFilter(Filter):
 
     def fresh_generator(self) -> nn.Module:
         "An untrained generator of this filter's pair, for the dataset's images, from the run's seed."
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.seed)
-            return make_gan(self.gan or self.dataset.gan, self.dataset.shape, self.dataset.n_classes)[0]
+        return seeded(lambda: make_gan(self.gan or self.dataset.gan, self.dataset.shape, self.dataset.n_classes)[0], self.seed)
 
     def state_dict(self):
         if self.generator is None: return {}
@@ -592,7 +588,7 @@ class GuardedFilter(WGANGPFilter):
 
     def server_update(self, w_global:torch.Tensor) -> torch.Tensor:
         "The server's own update: `w_global` trained one epoch on the generated digits (kept for the round: simulations repeat it)."
-        key = _fingerprint(w_global)
+        key = fingerprint(w_global)
         if self._server[0] != key:
             self._server = key, local_train(self.model, w_global, [(self.x, self.y)], 1, 10, self.server_lr, self.seed)[0][0] - w_global
         return self._server[1]
@@ -646,7 +642,7 @@ class AnchoredFilter(WGANGPFilter):
     def server_update(self, w_global:torch.Tensor) -> torch.Tensor:
         "The server's own update: `w_global` trained one epoch on the generated digits (kept for the round: simulations repeat it)."
         if self.model is None or self.x is None: raise _not_set_up(self)
-        key = _fingerprint(w_global)
+        key = fingerprint(w_global)
         if self._server[0] != key:
             self._server = key, local_train(self.model, w_global, [(self.x, self.y)], 1, 10, self.server_lr, self.seed, method='loop')[0][0] - w_global  # one client: the loop is faster
         return self._server[1]

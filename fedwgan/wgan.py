@@ -4,9 +4,10 @@
 
 # %% auto #0
 __all__ = ['GAN_PAIRS', 'LOSSES', 'MAX_PER_CLASS', 'REFERENCE_RECIPE', 'Generator', 'Critic', 'ConvGenerator', 'ConvCritic',
-           'make_gan', 'gradient_penalty', 'train_gan', 'sample', 'cache_dir', 'non_finite', 'finite_module',
-           'cached_module', 'share_classifier', 'share_generator', 'reference_classifier', 'features',
-           'frechet_distance', 'Quality', 'sample_quality', 'train_data_free']
+           'make_gan', 'gradient_penalty', 'gan_optimizers', 'critic_loss', 'generator_step', 'train_gan', 'sample',
+           'cache_dir', 'non_finite', 'finite_module', 'cached_module', 'cache_file', 'share_classifier',
+           'share_generator', 'reference_classifier', 'features', 'frechet_distance', 'Quality', 'sample_quality',
+           'train_data_free']
 
 # %% ../nbs/03_wgan_gp.ipynb #cc132404
 import copy, hashlib, math, os, tempfile, time, warnings
@@ -16,9 +17,8 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
-from .data import MNIST, dataset_info, load_dataset, check_setting, save_atomic
+from .data import MNIST, dataset_info, load_dataset, check_setting, fingerprint, progress_bar, save_atomic, seeded
 from .federated import LeNet5
 
 # %% ../nbs/03_wgan_gp.ipynb #9b66107d
@@ -166,6 +166,53 @@ def _frozen_classifier(model, x1, n_classes, name):
         raise ValueError(f'{name} gives output of shape {tuple(out.shape[1:])} per image, expected {n_classes} logits')
     return model
 
+
+# %% ../nbs/03_wgan_gp.ipynb #5ef7dfbc
+def gan_optimizers(generator:nn.Module, critic:nn.Module,
+                   lr:float, # Adam's learning rate, both networks
+                   betas:tuple[float, float], # Adam's betas, both networks
+                  ) -> tuple[torch.optim.Adam, torch.optim.Adam]: # the generator's optimiser, and the critic's
+    "Adam for the generator and for the critic, with the same learning rate and betas (as Gulrajani et al. train both)."
+    return torch.optim.Adam(generator.parameters(), lr=lr, betas=betas), torch.optim.Adam(critic.parameters(), lr=lr, betas=betas)
+
+# %% ../nbs/03_wgan_gp.ipynb #2d248887
+def critic_loss(critic:nn.Module, # `critic(x, y)` -> one score per image
+                real:torch.Tensor, fake:torch.Tensor, # real and generated images, of the same labels
+                y:torch.Tensor, # their labels
+                loss:str='wgan-gp', # 'wgan-gp', or 'bce' for a vanilla GAN's discriminator
+                lam:float=10.0, # the penalty's weight (`wgan-gp`); 0: no penalty
+                rng:torch.Generator|None=None, # draws the penalty's interpolation weights
+               ) -> tuple[torch.Tensor, float, float]: # the loss to minimise, the Wasserstein estimate, the penalty (nan where they do not apply)
+    "The critic's loss on one batch: `-(mean D(real) - mean D(fake)) + lam * GP` (WGAN-GP), or the discriminator's cross-entropy (`bce`)."
+    d_real, d_fake = critic(torch.cat([real, fake]), torch.cat([y, y])).chunk(2)
+    if loss == 'bce':
+        return (F.binary_cross_entropy_with_logits(d_real, torch.ones_like(d_real))
+                + F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake))), math.nan, math.nan
+    w = d_real.mean() - d_fake.mean()
+    if lam == 0: return -w, w.item(), math.nan
+    gp = gradient_penalty(critic, real, fake, y, rng)
+    return -w + lam * gp, w.item(), gp.item()
+
+# %% ../nbs/03_wgan_gp.ipynb #d31c446a
+def generator_step(generator:nn.Module, critic:nn.Module,
+                   opt:torch.optim.Optimizer, # the generator's optimiser
+                   z:torch.Tensor, y:torch.Tensor, # noise and the labels to draw
+                   loss:str='wgan-gp', # 'wgan-gp': `-mean D(G(z, y), y)`; 'bce': the non-saturating cross-entropy
+                   guide:nn.Module|None=None, # a frozen classifier: adds `guide_weight * CE(guide(G(z, y)), y)`
+                   guide_weight:float=1.0,
+                  ) -> tuple[float, float]: # the adversarial loss, and the guidance (nan without a guide)
+    "One step of the generator against the critic, which is frozen for it (its weights get no gradient)."
+    critic.requires_grad_(False)
+    try:
+        fake = generator(z, y)
+        d_fake = critic(fake, y)
+        adversarial = -d_fake.mean() if loss == 'wgan-gp' else F.binary_cross_entropy_with_logits(d_fake, torch.ones_like(d_fake))
+        guidance = F.cross_entropy(guide(fake), y) if guide is not None else None
+        opt.zero_grad(); (adversarial if guidance is None else adversarial + guide_weight * guidance).backward(); opt.step()
+    finally: critic.requires_grad_(True)
+    return adversarial.item(), math.nan if guidance is None else guidance.item()
+
+# %% ../nbs/03_wgan_gp.ipynb #ed95b3e4
 def train_gan(x:torch.Tensor, # the share's images, `N x C x H x W` in [-1, 1]
               y:torch.Tensor, # their labels, `N` integers in `0..n_classes-1`
               iters:int=1000, # generator steps
@@ -184,7 +231,7 @@ def train_gan(x:torch.Tensor, # the share's images, `N x C x H x W` in [-1, 1]
               n_classes:int=MNIST.n_classes, # labels a fresh generator draws (the dataset's classes)
               shape:tuple|None=None, # images a fresh generator draws, `C x H x W`; the share's if None
               seed:int=0, # seeds the initial weights (of fresh networks) and every draw
-              progress:bool=True, # show a progress bar
+              progress:bool|None=True, # show a progress bar; None: as `show_progress` says
               callback=None, # called as `callback(step, generator)` after every generator step (1-based): snapshots, timing
              ) -> tuple[Generator, dict]: # the trained generator, and the history (lists per generator step, and 'seconds')
     "Train a conditional generator on `(x, y)` adversarially: WGAN-GP (default) or a vanilla cGAN (`loss='bce'`)."
@@ -198,62 +245,38 @@ def train_gan(x:torch.Tensor, # the share's images, `N x C x H x W` in [-1, 1]
     check_setting('batch_size', batch_size, lambda v: v >= 1, 'an integer >= 1', int)
     check_setting('guide_weight', guide_weight, lambda v: v >= 0, 'a number >= 0', float)
     check_setting('gp_every', gp_every, lambda v: v >= 1, 'an integer >= 1', int)
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        if generator is None or critic is None:
-            if shape is None and generator is None:  # the share's (a share that is no N x C x H x W is refused below)
-                shape = tuple(x.shape[1:]) if isinstance(x, torch.Tensor) and x.dim() == 4 else MNIST.shape
-            G, C = make_gan(gan, generator.shape if generator is not None else shape, generator.n_classes if generator is not None else n_classes)
-            generator, critic = G if generator is None else generator, C if critic is None else critic
+    if generator is None or critic is None:
+        if shape is None and generator is None:  # the share's (a share that is no N x C x H x W is refused below)
+            shape = tuple(x.shape[1:]) if isinstance(x, torch.Tensor) and x.dim() == 4 else MNIST.shape
+        G, C = seeded(lambda: make_gan(gan, generator.shape if generator is not None else shape,
+                                       generator.n_classes if generator is not None else n_classes), seed)
+        generator, critic = G if generator is None else generator, C if critic is None else critic
     _check_share(x, y, generator.n_classes, generator.shape)
-    dev, wgan = x.device, loss == 'wgan-gp'
+    dev = x.device
     generator, critic = generator.to(dev).train(), critic.to(dev).train()
     if guide is not None: guide = _frozen_classifier(guide, x[:1], generator.n_classes, 'guide')
-    opt_g = torch.optim.Adam(generator.parameters(), lr=lr, betas=betas)
-    opt_c = torch.optim.Adam(critic.parameters(), lr=lr, betas=betas)
+    opt_g, opt_c = gan_optimizers(generator, critic, lr, betas)
     rng = torch.Generator().manual_seed(seed)
     def batch():
         i = torch.randint(len(x), (batch_size,), generator=rng).to(dev)
         return x[i], y[i], torch.randn(batch_size, generator.nz, generator=rng).to(dev)
-    ones, zeros = torch.ones(batch_size, device=dev), torch.zeros(batch_size, device=dev)
-    nan = float('nan')
+    mean = lambda v: sum(v) / len(v) if v else math.nan
     hist = {k: [] for k in ('critic_loss', 'wasserstein', 'gradient_penalty', 'generator_loss', 'guidance')}
     t0, step = time.perf_counter(), 0
-    bar = tqdm(range(iters), desc=f'{loss} generator steps', disable=not progress)
+    bar = progress_bar(range(iters), f'{loss} generator steps', show=progress)
     for it in bar:
         c_losses, wass, gps = [], [], []
         for _ in range(n_critic):
             real, yb, z = batch()
             with torch.no_grad(): fake = generator(z, yb)
-            d_real, d_fake = critic(torch.cat([real, fake]), torch.cat([yb, yb])).chunk(2)
-            if wgan:
-                w = d_real.mean() - d_fake.mean()
-                c_loss = -w
-                if lam > 0 and step % gp_every == 0:
-                    gp = gradient_penalty(critic, real, fake, yb, rng)
-                    c_loss = c_loss + lam * gp_every * gp
-                    gps.append(gp.item())
-                wass.append(w.item())
-            else:
-                c_loss = F.binary_cross_entropy_with_logits(d_real, ones) + F.binary_cross_entropy_with_logits(d_fake, zeros)
+            c_loss, w, gp = critic_loss(critic, real, fake, yb, loss, lam * gp_every if step % gp_every == 0 else 0, rng)
             opt_c.zero_grad(); c_loss.backward(); opt_c.step()
-            c_losses.append(c_loss.item()); step += 1
+            c_losses.append(c_loss.item()); wass.append(w); gps.append(gp); step += 1
         _, yb, z = batch()
-        critic.requires_grad_(False)
-        fake = generator(z, yb)
-        d_fake = critic(fake, yb)
-        g_loss = -d_fake.mean() if wgan else F.binary_cross_entropy_with_logits(d_fake, ones)
-        total = g_loss
-        if guide is not None:
-            guidance = F.cross_entropy(guide(fake), yb)
-            total = total + guide_weight * guidance
-        opt_g.zero_grad(); total.backward(); opt_g.step()
-        critic.requires_grad_(True)
-        mean = lambda v: sum(v) / len(v) if v else nan
-        for k, v in zip(hist, (mean(c_losses), mean(wass), mean(gps), g_loss.item(),
-                               guidance.item() if guide is not None else nan)): hist[k].append(v)
-        if it % 50 == 0 or it == iters - 1:
-            bar.set_postfix(critic=f'{hist["critic_loss"][-1]:.3f}', generator=f'{g_loss.item():.3f}')
+        g_loss, guidance = generator_step(generator, critic, opt_g, z, yb, loss, guide, guide_weight)
+        for k, v in zip(hist, (mean(c_losses), mean([v for v in wass if not math.isnan(v)]), mean([v for v in gps if not math.isnan(v)]), g_loss, guidance)):
+            hist[k].append(v)
+        if it % 50 == 0 or it == iters - 1: bar.set_postfix(critic=f'{hist["critic_loss"][-1]:.3f}', generator=f'{g_loss:.3f}')
         if callback is not None: callback(it + 1, generator)
     hist['seconds'] = time.perf_counter() - t0
     return generator.eval(), hist
@@ -345,15 +368,20 @@ def cached_module(path:str|Path, # the cache file
     if keep: save_atomic(path, dict(recipe=recipe, state_dict=module.state_dict()) | ({} if meta is None else dict(meta=meta)))
     return module.eval()
 
+# %% ../nbs/03_wgan_gp.ipynb #e7c9b5c2
+def cache_file(kind:str, # what is cached: the file name's first part ('wgan_gp_generator', ...)
+               recipe:dict, # everything that determines the weights (the dict `cached_module` stores and compares)
+              ) -> Path:
+    "The file in `cache_dir()` for the weights of `recipe`: `<kind>_<16 hex digits of the recipe's SHA-256>.pt`."
+    return cache_dir()/f'{kind}_{hashlib.sha256(repr(sorted(recipe.items())).encode()).hexdigest()[:16]}.pt'
+
 # %% ../nbs/03_wgan_gp.ipynb #b4d41405
 def _fit_lenet(x, y, n_classes, epochs, seed, batch_size=32, lr=1e-3, last_epoch_lr=None, progress=False, desc=''):
     "A LeNet-5 fitted to `(x, y)` with Adam, from `seed`; the learning rate drops to `last_epoch_lr` (if given) for the last of several epochs."
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        model = LeNet5(tuple(x.shape[1:]), n_classes).to(x.device)
+    model = seeded(lambda: LeNet5(tuple(x.shape[1:]), n_classes), seed).to(x.device)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     rng = torch.Generator().manual_seed(seed)
-    for e in tqdm(range(epochs), desc=desc, disable=not progress):
+    for e in progress_bar(range(epochs), desc, show=progress):
         if last_epoch_lr is not None and e == epochs - 1 and epochs > 1:
             for group in opt.param_groups: group['lr'] = last_epoch_lr
         for b in torch.randperm(len(y), generator=rng).split(batch_size):
@@ -375,7 +403,7 @@ def share_classifier(x:torch.Tensor, y:torch.Tensor, # the server share
 def share_generator(x_share:torch.Tensor, y_share:torch.Tensor, # the server share
                     iters:int=1200, lr:float=1e-3, n_critic:int=1, seed:int=0, # `train_gan`'s settings (the rest keep its defaults)
                     guide:bool=True, # guide the generator with `share_classifier` of the share
-                    progress:bool=False, # show the training bar
+                    progress:bool|None=None, # show the training bars; None: as `show_progress` says (on a terminal)
                     cache:bool=True, # read and write the trained generator in `cache_dir()`
                     gan:str='mlp', # the generator/critic pair, a name of `GAN_PAIRS`
                     n_classes:int=MNIST.n_classes, # the labels to draw (the dataset's classes)
@@ -389,14 +417,10 @@ def share_generator(x_share:torch.Tensor, y_share:torch.Tensor, # the server sha
         return train_gan(x_share, y_share, iters=iters, lr=lr, n_critic=n_critic, guide=clf, seed=seed, progress=progress,
                          gan=gan, n_classes=n_classes)[0]
     if not cache: return finite_module(train(), 'WGAN-GP generator').eval()
-    fingerprint = hashlib.sha256(x_share.cpu().numpy().tobytes() + y_share.cpu().numpy().tobytes()).hexdigest()
-    recipe = dict(kind='wgan_gp_generator', version=2, share=fingerprint, iters=iters, lr=lr, n_critic=n_critic, guide=guide,
-                  seed=seed, torch=str(torch.__version__))
-    if (gan, shape, n_classes) != ('mlp', MNIST.shape, MNIST.n_classes):  # MNIST's MLP pair keeps its earlier recipe, and caches
-        recipe.update(gan=gan, shape=list(shape), n_classes=n_classes)
-    key = hashlib.sha256(repr(sorted(recipe.items())).encode()).hexdigest()[:16]
+    recipe = dict(kind='wgan_gp_generator', version=3, share=fingerprint(x_share, y_share), iters=iters, lr=lr, n_critic=n_critic, guide=guide,
+                  seed=seed, gan=gan, shape=list(shape), n_classes=n_classes, torch=str(torch.__version__))
     build = lambda: make_gan(gan, shape, n_classes)[0]
-    return cached_module(cache_dir()/f'wgan_gp_generator_{key}.pt', recipe, build, train, 'WGAN-GP generator').to(x_share.device)
+    return cached_module(cache_file('wgan_gp_generator', recipe), recipe, build, train, 'WGAN-GP generator').to(x_share.device)
 
 # %% ../nbs/03_wgan_gp.ipynb #6c679b54
 REFERENCE_RECIPE = dict(version=1, model='LeNet5', batch_size=32, lr=1e-3, last_epoch_lr=1e-4, optimizer='Adam')
@@ -493,16 +517,14 @@ def train_data_free(classifier:nn.Module, # the trained global model, `classifie
     check_setting('iters', iters, lambda v: v >= 1, 'an integer >= 1', int)
     check_setting('lr', lr, lambda v: v > 0, 'a positive number', float)
     check_setting('batch_size', batch_size, lambda v: v >= 1, 'an integer >= 1', int)
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        if generator is None: generator = make_gan(gan, shape, n_classes)[0]
+    if generator is None: generator = seeded(lambda: make_gan(gan, shape, n_classes)[0], seed)
     dev = next(classifier.parameters()).device
     classifier = _frozen_classifier(classifier, torch.zeros(1, *generator.shape, device=dev), generator.n_classes, 'classifier')
     generator = generator.to(dev).train()
     rng = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(generator.parameters(), lr=lr, betas=betas)
     hist, t0 = {'generator_loss': []}, time.perf_counter()
-    for it in tqdm(range(iters), desc='data-free generator steps', disable=not progress):
+    for it in progress_bar(range(iters), 'data-free generator steps', show=progress):
         y = torch.randint(generator.n_classes, (batch_size,), generator=rng).to(dev)
         z = torch.randn(batch_size, generator.nz, generator=rng).to(dev)
         loss = F.cross_entropy(classifier(generator(z, y)), y)

@@ -288,3 +288,34 @@ def test_a_defense_with_bad_parameters_in_the_grid_is_refused(mnist_root, tmp_pa
         code, err = run_main(*GRID[:-4], '--defenses', defenses, '--partitions', 'iid', '--data', mnist_root, '--out', tmp_path / 'grid')
         assert code == 2 and message in err, err
         assert not (tmp_path / 'grid').exists()
+
+
+def on_a_terminal(*args):
+    "`fedwgan ...` with its standard error on a pseudo-terminal, as a user at a terminal runs it: exit status, standard error."
+    import fcntl, pty, struct, termios
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack('HHHH', 24, 100, 0, 0))  # a new pseudo-terminal is 0 columns wide
+    try:
+        proc = subprocess.Popen([FEDWGAN, *map(str, args)], stdout=subprocess.DEVNULL, stderr=follower, stdin=subprocess.DEVNULL)
+        os.close(follower)
+        chunks = []
+        while True:
+            try: chunk = os.read(leader, 4096)
+            except OSError: break  # the command has closed its end
+            if not chunk: break
+            chunks.append(chunk)
+        return proc.wait(timeout=600), b''.join(chunks).decode(errors='replace')
+    finally: os.close(leader)
+
+
+def test_a_run_shows_the_generators_training_on_a_terminal_and_not_with_quiet(mnist_root, tmp_path):
+    "Setup printed nothing while the generator trained (half a minute to minutes): a bar with an estimate shows it, on a terminal only."
+    run = ['run', '--data', mnist_root, *TINY, '--rounds', '1', '--defense', 'wgan_gp_filter', '--defense-params', '{"iters": 40, "cache": false}']
+    code, err = on_a_terminal(*run, '--out', tmp_path / 'shown')
+    assert code == 0, err
+    bar = [l for l in re.split(r'[\r\n]', err) if l.startswith('wgan-gp generator steps')]
+    assert bar and '40/40' in bar[-1] and any(re.search(r'<\d\d:\d\d,', l) for l in bar), err[-2000:]  # the steps, and the time left
+    code, err = on_a_terminal(*run, '--out', tmp_path / 'quiet', '--quiet')
+    assert code == 0 and 'generator steps' not in err, err[-2000:]
+    out = fedwgan(*run, '--out', tmp_path / 'piped')  # standard error is a pipe, not a terminal: no bar in a log
+    assert out.returncode == 0 and 'generator steps' not in out.stderr, out.stderr[-2000:]
