@@ -330,7 +330,7 @@ class Defense:
                        # generator: on the real share, or, where the server holds none, on the clients' data through a federated critic)
 
     def setup(self, model:nn.Module, # the architecture the clients train
-              share:tuple[torch.Tensor, torch.Tensor]|None=None, # the server's share `(x, y)`, if it holds one
+              share:'tuple[torch.Tensor, torch.Tensor]|ClientData|None'=None, # the server's share `(x, y)`; where it holds none, the clients' data (`fedwgan.fedgan.ClientData`), reached only through their own computations
               seed:int=0, # the run's seed, for the defense's own draws
               dataset:DatasetInfo=MNIST, # the dataset's description (image shape, classes, its generator pair)
              ) -> 'Defense':
