@@ -59,7 +59,6 @@ def parser(names:dict|None=None, # see `_add_config_options`
     r.add_argument('--out', help='results folder (default: fedwgan-results/<attack>-<defense>-<partition>-seed<seed>)')
     r.add_argument('--resume', action='store_true', help='continue the run in --out from its last saved round')
     r.add_argument('--clean', help='results folder of a finished clean run, for the accuracy gap in the summary')
-    r.add_argument('--quiet', action='store_true', help='no progress bars (they show only on a terminal anyway)')
     _add_config_options(r, names)
     c = sub.add_parser('compare', help='run a grid of attacks x defenses and print a markdown table',
                        description='Run every attack against every defense for each partition (plus a clean run each); '
@@ -78,8 +77,8 @@ def parser(names:dict|None=None, # see `_add_config_options`
                    help='runs at once, each in its own process; at most the number of CPU cores [%(default)s]')
     c.add_argument('--out', default='fedwgan-results/compare', help='folder of the grid [%(default)s]')
     c.add_argument('--config', help='base settings from this JSON file')
-    c.add_argument('--quiet', action='store_true', help='no progress bars (they show only on a terminal anyway)')
     _add_config_options(c, names)
+    for long_work in (r, c): long_work.add_argument('--quiet', action='store_true', help='no progress bars (they show only on a terminal anyway)')
     h = sub.add_parser('report', help='write one self-contained HTML page of a run or a grid folder',
                        description='Write one HTML page (plots embedded, nothing fetched) of the run or the grid in DIR: the summary, '
                                    'the plots, a row per round and the defense\'s decisions with their reasons; for a grid, a heatmap of '

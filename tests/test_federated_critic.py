@@ -114,7 +114,7 @@ def test_bad_critic_attack_is_refused():
 def test_compare_puts_both_critics_side_by_side(tmp_path, mnist_root):
     "The federated critic's settings belong to critic='federated': the grid's base has it, and its shared twins run without them."
     out = tmp_path / 'grid'
-    params = {'iters': 20, 'cache': False, 'critic': {'clients_per_step': 4, 'guide_rounds': 1, 'guide_clients': 2}}
+    params = {'iters': 20, 'cache': False, 'critic': {'clients_per_step': 4, 'guide_rounds': 0}}  # no guide: its first round is a census of every client
     p = fedwgan('compare', '--data', mnist_root, '--critics', 'shared,federated', '--attacks', 'noise', '--defenses', 'wgan_gp_filter',
                 '--partitions', 'iid', '--clients', 50, '--clients-per-round', 5, '--rounds', 1, '--malicious', 0.2, '--batch-size', 50,
                 '--defense', 'wgan_gp_filter', '--defense-params', json.dumps(params), '--critic', 'federated', '--workers', 1, '--out', out, timeout=900)
@@ -125,7 +125,7 @@ def test_compare_puts_both_critics_side_by_side(tmp_path, mnist_root):
     assert sorted((s['defense'], s['critic']) for s in summaries) == [
         ('fedavg', 'federated'), ('wgan_gp_filter', 'federated'), ('wgan_gp_filter', 'shared')]
     saved = Config.load(out / 'iid' / 'seed0' / 'noise-wgan_gp_filter' / 'config.json')
-    assert (saved.critic, saved.share, saved.defense_params['critic']['guide_rounds']) == ('federated', None, 1)
+    assert (saved.critic, saved.share, saved.defense_params['critic']) == ('federated', None, {'clients_per_step': 4, 'guide_rounds': 0})
     twin = Config.load(out / 'iid' / 'seed0' / 'noise-wgan_gp_filter-shared' / 'config.json')
     assert (twin.critic, twin.defense_params) == ('shared', {'iters': 20, 'cache': False})
     zero = next(s for s in summaries if s['defense'] == 'wgan_gp_filter' and s['critic'] == 'federated')
