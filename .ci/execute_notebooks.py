@@ -12,7 +12,8 @@ notebooks are cleaned with nbdev_clean afterwards. The per-cell seconds of the s
 are printed, as a guide to what CI pays for.
 
 A PNG output of at most 256 colours (a grid of grey digits, a heatmap with its labels) is stored as an 8-bit
-palette PNG, the same pixels in half the bytes or less; the re-encoding is checked pixel for pixel, and applies to
+palette PNG, or an 8-bit grey one where every colour is an opaque grey, whichever is smaller: the same pixels in
+half the bytes or less; the re-encoding is checked pixel for pixel, and applies to
 the kept outputs of `#| slow` cells too. Other images are stored as the notebook's kernel made them.
 """
 import argparse, base64, io, os, re, sys, time
@@ -50,10 +51,18 @@ def _palette_png(png:bytes) -> bytes:
     if len(colours) > 256: return png
     img = Image.fromarray(index.reshape(rgba.shape[:2]).astype(np.uint8), 'P')
     img.putpalette(colours[:, :3].flatten().tolist())
-    out, alpha = io.BytesIO(), colours[:, 3]
-    img.save(out, 'PNG', optimize=True, **({'transparency': bytes(alpha.tolist())} if (alpha < 255).any() else {}))
-    if not np.array_equal(np.asarray(Image.open(io.BytesIO(out.getvalue())).convert('RGBA')), rgba): return png
-    return min(out.getvalue(), png, key=len)
+    alpha, candidates = colours[:, 3], [png]
+    if (colours[:, :3] == colours[:, :1]).all() and (alpha == 255).all():  # grey and opaque: an 8-bit grey PNG, whose filters suit digits
+        candidates.append(_encoded(Image.fromarray(rgba[..., 0], 'L')))
+    candidates.append(_encoded(img, **({'transparency': bytes(alpha.tolist())} if (alpha < 255).any() else {})))
+    same = lambda b: np.array_equal(np.asarray(Image.open(io.BytesIO(b)).convert('RGBA')), rgba)
+    return min((b for b in candidates if b is png or same(b)), key=len)
+
+
+def _encoded(img, **kw) -> bytes:
+    "`img` as PNG bytes, compressed as far as Pillow goes."
+    out = io.BytesIO(); img.save(out, 'PNG', optimize=True, **kw)
+    return out.getvalue()
 
 
 def compact_images(nb) -> int:
