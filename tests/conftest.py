@@ -13,3 +13,22 @@ def mnist_root():
     if not (root / 'MNIST' / 'raw' / 'train-images-idx3-ubyte').exists():
         pytest.skip(f'no MNIST files under {root}; set FEDWGAN_DATA to a folder holding MNIST/raw/')
     return root
+
+
+# Tests marked `slow` (Flower's own runtime: `flwr run`, a SuperLink and Ray, about a minute each) are skipped unless
+# `--slow` is given: `pytest -n 2 --dist loadfile tests --slow`. CI runs the in-process Flower tests, which check the
+# same strategy and ClientApp record for record; the slow ones check the app as `flwr run` deploys it.
+def pytest_addoption(parser):
+    parser.addoption('--slow', action='store_true', default=False,
+                     help='also run the tests marked slow (the Flower app through flwr run and its launcher, a few minutes)')
+
+
+def pytest_configure(config):
+    config.addinivalue_line('markers', 'slow: a test of a minute or more (Flower through flwr run); run with --slow')
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption('--slow'): return
+    skip = pytest.mark.skip(reason='slow: run with pytest --slow')
+    for item in items:
+        if 'slow' in item.keywords: item.add_marker(skip)

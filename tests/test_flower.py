@@ -1,8 +1,8 @@
 """The Flower app as a user runs it: `flwr run` on a copy of `examples/flower/`, offline, in a subprocess, with its own
 FLWR_HOME and its own port; the local SuperLink it starts is stopped at the end by its pid. Its records are
 `fedwgan run`'s, field by field. The example's launcher, `examples/flower/run_local.sh`, stops the SuperLink it
-started, also when it is interrupted. Skipped only where Flower is not installed (`pip install -e ".[dev]"` installs
-it on Python 3.11 and later)."""
+started, also when it is interrupted. Skipped where Flower is not installed (`pip install -e ".[dev]"` installs
+it on Python 3.11 and later); the runs through `flwr run` (about a minute each) are marked slow and run with `pytest --slow`."""
 import dataclasses, json, os, shutil, signal, socket, subprocess, time
 from pathlib import Path
 
@@ -81,6 +81,7 @@ def _run(flower, run_config:str, clients:int=8, timeout:float=420) -> dict:
     raise AssertionError(f'run {run_id} did not finish in {timeout} s: {run}')
 
 
+@pytest.mark.slow
 def test_flwr_run_drops_the_sign_flippers_and_writes_the_results_folder(flower, tmp_path):
     out = tmp_path/'results'
     run = _run(flower, f"{SMALL} out='{out}'")
@@ -104,6 +105,7 @@ def test_flwr_run_drops_the_sign_flippers_and_writes_the_results_folder(flower, 
     assert {k: v for k, v in summary.items() if k != 'seconds'} == {k: v for k, v in engine.summary.items() if k != 'seconds'}
 
 
+@pytest.mark.slow
 def test_a_bad_setting_fails_the_run_before_round_1_with_its_name(flower, tmp_path):
     out = tmp_path/'results'
     run = _run(flower, f"{SMALL.replace('clients-per-round=8', 'clients-per-round=0')} out='{out}'")
@@ -133,6 +135,7 @@ def _alive_in(groups:set[int]) -> list[int]:
 LAUNCH = "clients-per-round=4 rounds={rounds} defense='fedavg' batch-size=32"
 
 
+@pytest.mark.slow
 def test_the_launcher_stops_the_superlink_it_started(tmp_path):
     home, out = tmp_path/'flwr-home', tmp_path/'results'
     env = _flower_env(home) | {'OUT': str(out)}
@@ -145,12 +148,15 @@ def test_the_launcher_stops_the_superlink_it_started(tmp_path):
     assert not _superlinks(home)
 
 
+@pytest.mark.slow
 def test_the_launcher_stops_the_superlink_when_interrupted(tmp_path):
     home, out = tmp_path/'flwr-home', tmp_path/'results'
     env = _flower_env(home) | {'OUT': str(out)}
     env['PORT'] = env['FLWR_LOCAL_SUPERLINK_HTTP_API_PORT']
-    p = subprocess.Popen([str(ROOT/'examples'/'flower'/'run_local.sh'), '4', LAUNCH.format(rounds=20)], env=env, cwd=tmp_path,
-                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    log = tmp_path/'launcher.log'  # a file, not a pipe: the script's exit is what is waited for, not every holder of its output
+    with open(log, 'w') as f:
+        p = subprocess.Popen([str(ROOT/'examples'/'flower'/'run_local.sh'), '4', LAUNCH.format(rounds=20)], env=env, cwd=tmp_path,
+                             stdout=f, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.time() + 120
         while not (links := _superlinks(home)) and time.time() < deadline and p.poll() is None: time.sleep(0.5)
@@ -160,9 +166,10 @@ def test_the_launcher_stops_the_superlink_when_interrupted(tmp_path):
         time.sleep(5)  # the run under way
         groups = _groups_of_children(links)
         p.send_signal(signal.SIGINT)  # as Ctrl-C does
-        output, _ = p.communicate(timeout=60)
+        p.wait(timeout=60)
     finally:
         if p.poll() is None: p.kill()
+    output = log.read_text()
     assert p.returncode == 130, output[-3000:]
     assert 'stopped the local SuperLink this script started' in output, output[-3000:]
     deadline = time.time() + 20
