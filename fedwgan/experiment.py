@@ -35,6 +35,12 @@ class FederationData:
     malicious:torch.Tensor # ids of the malicious clients (`choose_malicious`)
     share:tuple[torch.Tensor, torch.Tensor]|None # the server share's sample indices, and the client that gave each (`server_share`); None with no share
 
+    def critic_clients(self, dev:torch.device|str='cpu') -> ClientData:
+        "The clients as a federated critic reaches them where the server holds no share: their data on `dev`, the malicious ones poisoning the critic's rounds too when the run attacks (`critic_attack`)."
+        c = self.config
+        poisoners = self.malicious.tolist() if c.attack != 'none' and c.critic_attack != 'none' else []
+        return ClientData(self.x.to(dev), self.y.to(dev), self.parts, poisoners, c.critic_attack if poisoners else 'flip', n_classes=self.info.n_classes)
+
 # %% ../nbs/06_experiment.ipynb #34ee8b37
 def federation_data(config:Config, # the run (checked when it was made)
                    ) -> FederationData:
@@ -67,8 +73,7 @@ def setup(config:Config) -> tuple[Federation, float]: # the federation, and the 
     x, y = data.x.to(dev), data.y.to(dev)
     x_test, y_test = (t.to(dev) for t in load_dataset(c.dataset, False, c.data))
     if data.share is None:  # no share: a federated critic reaches the clients' data through their own work, and the attackers poison it too
-        poisoners = data.malicious.tolist() if c.attack != 'none' and c.critic_attack != 'none' else []
-        share = ClientData(x, y, parts, poisoners, c.critic_attack if poisoners else 'flip', n_classes=data.info.n_classes)
+        share = data.critic_clients(dev)
     else: idx = data.share[0].to(dev); share = (x[idx], y[idx])
     model, attack, defense, seconds = server_side(c, share)
     return (Federation(model=model, x=x, y=y, parts=parts, x_test=x_test, y_test=y_test, clients_per_round=c.clients_per_round,

@@ -21,7 +21,7 @@ from torch.func import functional_call, vmap
 from .data import check_setting, fingerprint, percent, seeded, DatasetInfo, MNIST
 from .federated import make_model, unflatten, set_weights, model_logits, local_train, Decision, Defense, FedAvg, average_kept, fedavg
 from .wgan import GAN_PAIRS, make_gan, MAX_PER_CLASS, train_data_free, sample, share_generator
-from .fedgan import ClientData, FederatedCritic, federated_generator, screen_digits
+from .fedgan import Clients, ClientData, FederatedCritic, federated_generator, screen_digits
 
 # %% ../nbs/04_filtering.ipynb #fecce703
 @dataclass
@@ -435,7 +435,7 @@ class WGANGPFilter(Filter):
     def setup(self, model, share=None, seed=0, dataset=MNIST):
         if share is None: raise ValueError(f'defense {self.name!r} trains its generator on the server share: pass share=(x, y), or the clients\' data (ClientData)')
         self._record, screen = {}, None
-        if isinstance(share, ClientData):  # no share: the clients compute the critic's real-data terms (notebook 03_wgan_gp_federated)
+        if isinstance(share, Clients):  # no share: the clients compute the critic's real-data terms (notebook 03_wgan_gp_federated)
             fed = FederatedCritic(**self.critic)
             G, guide, critic = federated_generator(share, fed, iters=self.iters, lr=self.lr, n_critic=self.n_critic, seed=seed,
                                                    gan=self.gan or dataset.gan, n_classes=dataset.n_classes, cache=self.cache)

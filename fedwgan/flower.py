@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['log', 'FLOWER_KEYS', 'server_app', 'client_app', 'run_key', 'flower_out', 'config_from_run', 'to_arrays',
-           'flat_weights', 'attacker_data', 'client_train', 'client_share', 'wait_for_nodes', 'collect_share',
-           'ServerAdversary', 'DefendedFedAvg', 'run_server', 'flower_apps']
+           'flat_weights', 'attacker_data', 'client_train', 'client_share', 'client_critic', 'wait_for_nodes',
+           'collect_share', 'FlowerClients', 'ServerAdversary', 'DefendedFedAvg', 'run_server', 'flower_apps']
 
 # %% ../nbs/09_flower.ipynb #a3e3c2d7
 import json, logging, math, time
@@ -21,10 +21,13 @@ from flwr.serverapp import Grid, ServerApp
 from flwr.serverapp.strategy import FedAvg as FlowerFedAvg
 
 from .config import Config
-from .data import load_dataset
+from .data import dataset_info, load_dataset
 from .federated import (Defense, RoundView, Streams, batch_orders, defend_and_record, init_weights, is_test_round, local_train,
                                make_model, resolve_device, unflatten)
 from .experiment import ResultsFolder, Run, federation_data, round_hook, server_side, summarize
+from .fedgan import Clients
+from .federated import LeNet5
+from .wgan import GAN_PAIRS, make_gan
 from .report import save_plots
 from .cli import default_out, round_line
 
@@ -90,7 +93,7 @@ def flat_weights(arrays:ArrayRecord, # what a client or the server sent
 
 # %% ../nbs/09_flower.ipynb #ac29e622
 def _client_side(config:Config) -> dict:
-    "What every client of a run derives from its configuration, once per process: the data, the partition, the shares, the malicious clients."
+    "What every client of a run derives from its configuration, once per process: the data, the partition, the shares, the malicious clients (and, with no share, the clients as the federated critic reaches them)."
     return _side(json.dumps(asdict(config), sort_keys=True))
 
 @lru_cache(maxsize=4)
@@ -99,7 +102,8 @@ def _side(settings:str) -> dict:
     c, info = data.config, data.info
     model = make_model(c.model, info.shape, info.n_classes).to(resolve_device(c.device))
     return dict(config=c, info=info, streams=data.streams, x=data.x, y=data.y, parts=data.parts, share=data.share,
-                malicious=set(data.malicious.tolist()), model=model, attack=c.make_attack())
+                malicious=set(data.malicious.tolist()), model=model, attack=c.make_attack(),
+                clients=data.critic_clients(resolve_device(c.device)) if data.share is None else None)
 
 def _partition_id(context:Context, config:Config) -> int:
     "This client's partition, from the node config Flower gives it (`partition-id`, `num-partitions`), checked against `config`."
@@ -144,13 +148,34 @@ def client_train(msg:Message, context:Context, config:Config) -> Message:
 
 # %% ../nbs/09_flower.ipynb #3af28d81
 def client_share(msg:Message, context:Context, config:Config) -> Message:
-    "A ClientApp's answer to the query round: its share of samples for the server, its partition id and its number of samples."
+    "A ClientApp's answer to the query round: its share of samples for the server (none where the run has none), its partition id and its number of samples."
     side = _client_side(config)
     pid = _partition_id(context, config)
-    idx, owner = side['share']
-    mine = idx[owner == pid]
+    if side['share'] is None: mine = torch.zeros(0, dtype=torch.long)  # critic='federated': the server holds no sample
+    else: idx, owner = side['share']; mine = idx[owner == pid]
     return Message(RecordDict({'arrays': ArrayRecord({'x': side['x'][mine], 'y': side['y'][mine]}),
                                'metrics': MetricRecord({'partition-id': pid, 'num-examples': len(side['parts'][pid])})}), reply_to=msg)
+
+# %% ../nbs/09_flower.ipynb #751056f6
+def client_critic(msg:Message, context:Context, config:Config) -> Message:
+    "A ClientApp's answer to a step of the federated critic (config `task` critic: its gradient of the critic's real-data terms) or of its guide (`task` guide: its update), as `ClientData` computes them in `fedwgan run`."
+    side = _client_side(config)
+    pid, data, cfg = _partition_id(context, config), side['clients'], msg.content['config']
+    if data is None: raise ValueError(f"task {cfg.get('task')!r}: this run's server holds a share (critic='shared'), so its clients train no critic")
+    n_classes = side['info'].n_classes
+    if cfg['task'] == 'critic':
+        critic = make_gan(str(cfg['gan']), data.shape, n_classes)[1].to(data.device)
+        critic.load_state_dict(msg.content['arrays'].to_torch_state_dict())
+        fakes = msg.content['fakes'].to_torch_state_dict()['fakes'].to(data.device)
+        dp = (float(cfg['dp-clip']), float(cfg['dp-noise'])) if 'dp-clip' in cfg else None
+        rows, bad = data.critic_grads(critic, fakes, [pid], float(cfg['lam']), int(cfg['batch-size']), int(cfg['seed']), int(cfg['step']), dp)
+    elif cfg['task'] == 'guide':
+        model = LeNet5(data.shape, n_classes).to(data.device)
+        rows, bad = data.guide_updates(model, flat_weights(msg.content['arrays'], model), [pid], int(cfg['seed']), int(cfg['round']))
+    else: raise ValueError(f"task {cfg['task']!r} is not a federated critic's task: critic or guide")
+    metrics = MetricRecord({'partition-id': pid, 'attacked': int(bad[0])})
+    return Message(RecordDict({'arrays': ArrayRecord({'row': rows[0].detach().cpu()}), 'metrics': metrics}), reply_to=msg)
+
 
 # %% ../nbs/09_flower.ipynb #82378a34
 def wait_for_nodes(grid:Grid, n:int, timeout:float) -> list[int]: # the node ids, sorted
@@ -179,6 +204,46 @@ def collect_share(grid:Grid, nodes:list[int], timeout:float,
     xs = [by_id[p].content['arrays'].to_torch_state_dict() for p in sorted(by_id)]
     return (torch.cat([a['x'] for a in xs]), torch.cat([a['y'] for a in xs]),
             {m.metadata.src_node_id: p for p, m in by_id.items()}, {p: int(m.content['metrics']['num-examples']) for p, m in by_id.items()})
+
+# %% ../nbs/09_flower.ipynb #9edf49c3
+class FlowerClients(Clients):
+    "The clients of a Flower run as the federated critic reaches them: each critic step and guide round is a message round to those clients' SuperNodes, answered by `client_critic`."
+    def __init__(self, grid:Grid, # Flower's grid of the run's SuperNodes
+                 partitions:dict[int, int], # node id -> partition id (`collect_share`)
+                 sizes:dict[int, int], # partition id -> its number of samples (`collect_share`)
+                 shape:tuple, # a sample's shape, `C x H x W`
+                 recipe:dict, # what makes the clients' data and attackers (the run's settings): the generator's cache key
+                 device:torch.device|str='cpu', # where the rows arrive
+                 timeout:float=3600): # seconds to wait for each step's replies
+        if sorted(partitions.values()) != list(range(len(partitions))): raise ValueError(f'partition ids must be 0..{len(partitions) - 1} once each, got {sorted(partitions.values())}')
+        self.grid, self.node, self.timeout, self._recipe = grid, {p: n for n, p in partitions.items()}, timeout, recipe
+        self.n_clients, self.shape, self.device = len(partitions), tuple(shape), torch.device(device)
+        self.sizes = [sizes[p] for p in range(self.n_clients)]
+
+    def recipe(self) -> dict: return self._recipe
+
+    def _ask(self, clients:list, content:dict, config:dict, n:int) -> tuple[torch.Tensor, torch.Tensor]:
+        "Send `content` and `config` to `clients`; their rows of length `n` in their order (NaN where one failed), and which attacked."
+        msgs = [Message(RecordDict(content | {'config': ConfigRecord(config)}), dst_node_id=self.node[k], message_type=MessageType.QUERY) for k in clients]
+        got = {}
+        for m in self.grid.send_and_receive(msgs, timeout=self.timeout):
+            if m.has_error(): log.warning('fedwgan: a client failed a %s step: %s', config['task'], m.error.reason); continue
+            row = m.content['arrays'].to_torch_state_dict()['row']
+            if row.shape == (n,): got[int(m.content['metrics']['partition-id'])] = row, bool(m.content['metrics']['attacked'])
+        rows = torch.stack([got[k][0] if k in got else torch.full((n,), math.nan) for k in clients]).to(self.device)
+        return rows, torch.tensor([k in got and got[k][1] for k in clients], dtype=torch.bool, device=self.device)
+
+    def critic_grads(self, critic, fakes, clients, lam, batch_size, seed, step, dp=None):
+        gan = next(name for name, (_, C) in GAN_PAIRS.items() if type(critic) is C)
+        content = {'arrays': ArrayRecord({k: v.detach().cpu().clone() for k, v in critic.state_dict().items()}),
+                   'fakes': ArrayRecord({'fakes': fakes.detach().cpu().clone()})}
+        config = dict(task='critic', gan=gan, lam=float(lam), seed=seed, step=step) | {'batch-size': batch_size}
+        if dp is not None: config |= {'dp-clip': float(dp[0]), 'dp-noise': float(dp[1])}
+        return self._ask(clients, content, config, sum(p.numel() for p in critic.parameters()))
+
+    def guide_updates(self, model, w, clients, seed, rnd):
+        return self._ask(clients, {'arrays': to_arrays(w, model)}, dict(task='guide', seed=seed, round=rnd), len(w))
+
 
 # %% ../nbs/09_flower.ipynb #01bfd25f
 class ServerAdversary:
@@ -283,10 +348,7 @@ def run_server(grid:Grid, # Flower's grid of the run's SuperNodes
                out:str|Path, # the results folder (must not hold a run)
                timeout:float=3600, # seconds to wait for the clients, their shares, and each round's replies
               ) -> Run:
-    "The ServerApp's work: the clients, their shares, the defense, the rounds in Flower, and the results folder of `fedwgan run`."
-    if config.critic == 'federated':
-        raise ValueError("critic='federated' is not available in Flower yet (its critic steps would need a message round each): "
-                         "run it with fedwgan run, or use critic='shared' here")
+    "The ServerApp's work: the clients, their shares (or, with `critic='federated'`, the critic's steps), the defense, the rounds in Flower, and the results folder of `fedwgan run`."
     c, streams = config.resolved(), Streams(config.seed)
     dev, path = resolve_device(c.device), Path(out)
     x_test, y_test = load_dataset(c.dataset, False, c.data)  # the server's own data is there, before any client starts
@@ -296,9 +358,14 @@ def run_server(grid:Grid, # Flower's grid of the run's SuperNodes
     with ResultsFolder(path) as folder:
         folder.open(config, resume=False)
         nodes = wait_for_nodes(grid, c.clients, timeout)
-        x_share, y_share, partitions, _ = collect_share(grid, nodes, timeout)
-        log.info('fedwgan: the server holds a share of %d samples from %d clients', len(y_share), len(nodes))
-        model, attack, defense, setup_seconds = server_side(c, (x_share.to(dev), y_share.to(dev)))  # as `setup` makes them for `fedwgan run`
+        x_share, y_share, partitions, sizes = collect_share(grid, nodes, timeout)
+        if c.critic == 'federated':  # no share: the clients train the generator's critic, one message round a step
+            share = FlowerClients(grid, partitions, sizes, dataset_info(c.dataset).shape, _clients_recipe(c), dev, timeout)
+            log.info('fedwgan: the server holds no share: its %d clients train the generator\'s critic', len(nodes))
+        else:
+            share = x_share.to(dev), y_share.to(dev)
+            log.info('fedwgan: the server holds a share of %d samples from %d clients', len(y_share), len(nodes))
+        model, attack, defense, setup_seconds = server_side(c, share)  # as `setup` makes them for `fedwgan run`
         adversary = ServerAdversary(config, model, streams) if attack is not None and attack.colluding else None
         samples = {}
         on_round = round_hook(folder, config, streams, defense, samples, log=lambda record: log.info('fedwgan: %s', round_line(record)))
@@ -313,6 +380,11 @@ def run_server(grid:Grid, # Flower's grid of the run's SuperNodes
         save_plots(run, folder.path)
     log.info('fedwgan: results in %s', folder.path)
     return run
+
+def _clients_recipe(c:Config) -> dict:
+    "The settings that make a Flower run's clients' data and attackers: its federated generator's cache key."
+    return dict(engine='flower', attacking=c.attack != 'none') | {k: getattr(c, k) for k in
+                ('dataset', 'clients', 'partition', 'alpha', 'classes_per_client', 'seed', 'malicious', 'critic_attack')}
 
 # %% ../nbs/09_flower.ipynb #1c207616
 def flower_apps(config:Config|None=None, # the run; None: from each run's Flower run config (`config_from_run`)
@@ -334,7 +406,9 @@ def flower_apps(config:Config|None=None, # the run; None: from each run's Flower
     @client.train()
     def train(msg:Message, context:Context): return client_train(msg, context, settings(context)[0])
     @client.query()
-    def query(msg:Message, context:Context): return client_share(msg, context, settings(context)[0])
+    def query(msg:Message, context:Context):  # the query round (the share), or a step of the federated critic
+        answer = client_share if msg.content['config'].get('task', 'share') == 'share' else client_critic
+        return answer(msg, context, settings(context)[0])
     return server, client
 
 @lru_cache(maxsize=4)

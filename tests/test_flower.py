@@ -81,6 +81,19 @@ def _run(flower, run_config:str, clients:int=8, timeout:float=420) -> dict:
     raise AssertionError(f'run {run_id} did not finish in {timeout} s: {run}')
 
 
+def _same_as_fedwgan_run(out:Path, summary:dict):
+    """The run of the results folder `out` under `fedwgan run`: the same records, field by field (batches of 32: both
+    engines train each client alone, one thread each, so they agree to the last bit; the seconds are the same stages,
+    not the same times), and the same summary."""
+    threads = torch.get_num_threads(); torch.set_num_threads(1)
+    try: engine = run_experiment(Config.load(out/'config.json'), progress=False)
+    finally: torch.set_num_threads(threads)
+    fields = lambda r: dataclasses.asdict(r) | {'seconds': sorted(r.seconds)}
+    for a, b in zip([RoundRecord.from_json(l) for l in (out/'rounds.jsonl').read_text().splitlines()], engine.history):
+        assert fields(a) == fields(b), f'round {a.round}'
+    assert {k: v for k, v in summary.items() if k != 'seconds'} == {k: v for k, v in engine.summary.items() if k != 'seconds'}
+
+
 @pytest.mark.slow
 def test_flwr_run_drops_the_sign_flippers_and_writes_the_results_folder(flower, tmp_path):
     out = tmp_path/'results'
@@ -94,15 +107,19 @@ def test_flwr_run_drops_the_sign_flippers_and_writes_the_results_folder(flower, 
     summary = json.loads((out/'summary.json').read_text())
     assert summary['tpr'] == 1.0 and summary['tnr'] >= 0.8 and summary['accuracy'] > 0.8, summary
     assert {'config.json', 'accuracy.png', 'rates.png', 'scores.png', 'samples.png'} <= {p.name for p in out.iterdir()}
-    # the same run under `fedwgan run`: the same records, field by field (batches of 32: both engines train each client
-    # alone, one thread each, so they agree to the last bit); the seconds are the same stages, not the same times
-    threads = torch.get_num_threads(); torch.set_num_threads(1)
-    try: engine = run_experiment(Config.load(out/'config.json'), progress=False)
-    finally: torch.set_num_threads(threads)
-    fields = lambda r: dataclasses.asdict(r) | {'seconds': sorted(r.seconds)}
-    for a, b in zip([RoundRecord.from_json(l) for l in (out/'rounds.jsonl').read_text().splitlines()], engine.history):
-        assert fields(a) == fields(b), f'round {a.round}'
-    assert {k: v for k, v in summary.items() if k != 'seconds'} == {k: v for k, v in engine.summary.items() if k != 'seconds'}
+    _same_as_fedwgan_run(out, summary)
+
+
+@pytest.mark.slow
+def test_flwr_run_trains_the_generator_with_no_share_and_the_attackers_reach_its_critic(flower, tmp_path):
+    out = tmp_path/'results'
+    critic = '{"iters": 10, "n_per_class": 20, "cache": false, "critic": {"clients_per_step": 4, "guide_rounds": 1, "guide_clients": 4}}'
+    run = _run(flower, f"{SMALL.split(' defense-params')[0]} critic='federated' defense-params='{critic}' out='{out}'")
+    assert run['status'] == 'finished:completed', run
+    summary = json.loads((out/'summary.json').read_text())
+    rejected = summary['federated_critic']['rejected']
+    assert rejected['critic']['malicious'][0] > 0 and rejected['guide']['malicious'][0] > 0, rejected  # the attackers answered critic and guide rounds
+    _same_as_fedwgan_run(out, summary)  # the same generator: the same scores, hence the same records, and the same rejections
 
 
 @pytest.mark.slow
