@@ -15,16 +15,18 @@ def mnist_root():
     return root
 
 
-# Tests marked `slow` (Flower's own runtime: `flwr run`, a SuperLink and Ray, about a minute each) are skipped unless
-# `--slow` is given: `pytest -n 2 --dist loadfile tests --slow`. CI runs the in-process Flower tests, which check the
-# same strategy and ClientApp record for record; the slow ones check the app as `flwr run` deploys it.
+# Tests marked `slow` (about a minute each: Flower's own runtime through `flwr run`, a SuperLink and Ray, and the
+# costliest end-to-end twins of tests CI runs) are skipped unless `--slow` is given:
+# `pytest -n 2 --dist loadfile tests --slow`. CI runs the in-process Flower tests, which check the same strategy and
+# ClientApp record for record; the slow ones check the app as `flwr run` deploys it, two more Flower parity cases, a
+# grid of both critics and a killed grid's rerun.
 def pytest_addoption(parser):
     parser.addoption('--slow', action='store_true', default=False,
-                     help='also run the tests marked slow (the Flower app through flwr run and its launcher, a few minutes)')
+                     help='also run the tests marked slow (the Flower app through flwr run and its launcher, and end-to-end twins of CI tests; about eight minutes)')
 
 
 def pytest_configure(config):
-    config.addinivalue_line('markers', 'slow: a test of a minute or more (Flower through flwr run); run with --slow')
+    config.addinivalue_line('markers', 'slow: a test of a minute or more (Flower through flwr run, end-to-end twins of CI tests); run with --slow')
 
 
 def pytest_collection_modifyitems(config, items):

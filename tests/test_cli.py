@@ -174,6 +174,7 @@ def alive(pid):
     except OSError: return False
 
 
+@pytest.mark.slow  # a minute: a grid's workers killed and the grid rerun (test_resume_after_a_kill_ends_like_an_uninterrupted_run runs in CI)
 @pytest.mark.skipif(not Path('/proc/self/stat').exists(), reason='needs /proc to find the workers')
 def test_killing_compare_ends_its_workers_and_a_rerun_finishes_the_grid(mnist_root, tmp_path):
     """Killing compare used to leave its workers running for minutes; a rerun while they lived corrupted cells

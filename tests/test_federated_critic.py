@@ -111,6 +111,7 @@ def test_bad_critic_attack_is_refused():
         Config(critic='federated', critic_attack='swap')
 
 
+@pytest.mark.slow  # a minute: two critics' grid end to end (test_a_zero_share_run_from_the_command_line runs one in CI)
 def test_compare_puts_both_critics_side_by_side(tmp_path, mnist_root):
     "The federated critic's settings belong to critic='federated': the grid's base has it, and its shared twins run without them."
     out = tmp_path / 'grid'
