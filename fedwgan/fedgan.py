@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['CRITIC_ATTACKS', 'RULES', 'client_seed', 'Clients', 'ClientData', 'flat_grad', 'client_critic_grads', 'finite_rows',
-           'combine', 'FederatedCritic', 'tally', 'federated_guide', 'train_gan_federated', 'federated_generator',
-           'screen_digits', 'privacy_spent']
+           'combine', 'LabelCheck', 'combine_checked', 'FederatedCritic', 'tally', 'federated_guide',
+           'train_gan_federated', 'federated_generator', 'screen_digits', 'privacy_spent']
 
 # %% ../nbs/03_wgan_gp_federated.ipynb #e1e296be
 import math, time, warnings
@@ -210,6 +210,77 @@ def combine(grads:torch.Tensor, # `K x P`: one client gradient per row
         if len(rows) == 0: return torch.zeros_like(grads[0]), keep
     return (rows * (bound / (norms + 1e-12)).clamp(max=1.0)).mean(0), keep
 
+# %% ../nbs/03_wgan_gp_federated.ipynb #d2b1c8f3
+class LabelCheck:
+    "Each client's reputation for label-consistent rows: its block of a label-conditional parameter scored class by class against the step's consensus; the rows of clients whose reputation is below `-threshold` are rejected."
+    def __init__(self, block:slice, # the entries of a row that hold the label-conditional parameter, `n_classes x d` (`LabelCheck.block_of`)
+                 n_classes:int,
+                 threshold:float=1.0, # reject a client whose mean robust z-score of its margins is below `-threshold`
+                ):
+        check_setting('n_classes', n_classes, lambda v: v >= 2, 'an integer >= 2', int)
+        check_setting('threshold', threshold, lambda v: v > 0, 'a positive number', float)
+        if (block.stop - block.start) % n_classes: raise ValueError(f'the block holds {block.stop - block.start} entries, not a multiple of n_classes={n_classes}')
+        self.block, self.n_classes, self.threshold = block, n_classes, threshold
+        self.z_sum, self.steps = {}, {}
+
+    @staticmethod
+    def block_of(model:nn.Module, n_classes:int) -> slice:
+        "Where a flat row of `model`'s parameters holds its last 2-D parameter with one row per class (the critic's `label_proj`, a classifier's output layer)."
+        start, found = 0, None
+        for p in model.parameters():
+            if p.dim() == 2 and p.shape[0] == n_classes: found = slice(start, start + p.numel())
+            start += p.numel()
+        if found is None: raise ValueError(f'{type(model).__name__} has no 2-D parameter with n_classes={n_classes} rows: LabelCheck needs a label-conditional layer')
+        return found
+
+    def margins(self, rows:torch.Tensor) -> torch.Tensor:
+        "`K` margins: how much better each row's class blocks match the step's consensus of their own class than of the best other one, averaged over the classes the row holds."
+        B = rows[:, self.block].reshape(len(rows), self.n_classes, -1)
+        n = B.norm(dim=2)
+        held = n > 1e-6 * n.amax() if n.amax() > 0 else torch.zeros_like(n, dtype=torch.bool)
+        X = B / n.clamp_min(1e-30)[..., None]
+        M = torch.stack([X[held[:, c], c].median(0).values if held[:, c].any() else torch.zeros_like(X[0, 0]) for c in range(self.n_classes)])
+        unit = lambda v: v / v.norm(dim=-1, keepdim=True).clamp_min(1e-30)
+        mu = M.mean(0)
+        S = torch.einsum('kcd,ed->kce', unit(X - mu), unit(M - mu))  # row k's block c against the consensus of class e
+        own = S.diagonal(dim1=1, dim2=2)
+        best_other = S.masked_fill(torch.eye(self.n_classes, dtype=torch.bool, device=S.device), -2.0).amax(2)
+        w = held.to(S.dtype)
+        return ((own - best_other) * w).sum(1) / w.sum(1).clamp_min(1)
+
+    def __call__(self, rows:torch.Tensor, # `K x P`: the step's rows, finite
+                 clients:list, # the `K` clients who sent them
+                ) -> torch.Tensor: # `K` bools: the rows kept
+        "Update the reputations of `clients` with this step's margins, and say which rows to keep."
+        s = self.margins(rows)
+        med = s.median()
+        z = ((s - med) / (1.4826 * (s - med).abs().median()).clamp_min(1e-6)).clamp(-5, 5)
+        for k, v in zip(clients, z.tolist()):
+            self.z_sum[k] = self.z_sum.get(k, 0.0) + v; self.steps[k] = self.steps.get(k, 0) + 1
+        return torch.tensor([self.reputation(k) >= -self.threshold for k in clients], device=rows.device)
+
+    def reputation(self, client:int) -> float:
+        "The client's mean z-score over its steps, with one neutral step as a prior (0 before its first)."
+        return self.z_sum.get(client, 0.0) / (self.steps.get(client, 0) + 1)
+
+
+# %% ../nbs/03_wgan_gp_federated.ipynb #b6f5a2d7
+def combine_checked(rows:torch.Tensor, # `K x P`: one client's gradient or update per row
+                    clients:list, # the `K` clients who sent them
+                    rule:str='cosine', trim:float=0.25, # `combine`'s
+                    ref:torch.Tensor|None=None, # `combine`'s reference direction
+                    check:LabelCheck|None=None, # the label check; None: none
+                   ) -> tuple[torch.Tensor, torch.Tensor, int]: # the combined `P` vector, `K` bools (the rows kept), and how many rows were not finite
+    "`combine` by `rule` after leaving out the non-finite rows and the rows of clients whose label `check` fails."
+    ok = finite_rows(rows)
+    not_finite = int((~ok).sum())
+    if check is not None and ok.any():
+        ok[ok.clone()] = check(rows if ok.all() else rows[ok], [k for k, f in zip(clients, ok.tolist()) if f])
+    step, kept = combine(rows if ok.all() else rows[ok], rule, trim, ref)
+    if not ok.all(): ok[ok.clone()] = kept; kept = ok
+    return step, kept, not_finite
+
+
 # %% ../nbs/03_wgan_gp_federated.ipynb #3c77d574
 @dataclass
 class FederatedCritic:
@@ -225,6 +296,7 @@ class FederatedCritic:
     guide_clients:int = 10 # clients per guide round (one local epoch each)
     guide_weight:float = 0.5 # weight of the guide's cross-entropy in the generator loss
     screen:bool = False # keep only the generated validation digits the guide assigns to their label (`screen_digits`)
+    label_check:bool = False # reject the critic gradients and guide updates of clients whose label-conditional block disagrees with the others' class by class (`LabelCheck`)
 
     def __post_init__(self):
         check_setting('clients_per_step', self.clients_per_step, lambda v: v >= 1, 'an integer >= 1', int)
@@ -238,6 +310,7 @@ class FederatedCritic:
         check_setting('guide_clients', self.guide_clients, lambda v: v >= 1, 'an integer >= 1', int)
         check_setting('guide_weight', self.guide_weight, lambda v: v >= 0, 'a number >= 0', float)
         check_setting('screen', self.screen, None, 'true or false', bool)
+        check_setting('label_check', self.label_check, None, 'true or false', bool)
         if self.screen and not self.guide_rounds: raise ValueError('screen=True screens the digits with the guide: set guide_rounds >= 1, or screen=False')
         if self.dp_clip is not None and self.guide_rounds:
             raise ValueError(f'dp_clip={self.dp_clip} with guide_rounds={self.guide_rounds}: the guide is trained by plain FedAvg, '
@@ -265,11 +338,12 @@ def federated_guide(data:Clients, # the clients (`ClientData`: their data, and w
     model = LeNet5(data.shape, n_classes).to(data.device)
     w = init_weights(model, seed)
     rng, ref, counts = torch.Generator().manual_seed(seed), None, {'malicious': [0, 0], 'honest': [0, 0]}
+    check = LabelCheck(LabelCheck.block_of(model, n_classes), n_classes) if fed.label_check else None  # on the output layer's rows
     for r in progress_bar(range(fed.guide_rounds), 'federated guide rounds', show=progress):
         clients = torch.randperm(data.n_clients, generator=rng)[:fed.guide_clients].tolist()
         if r == 0: clients = sorted(clients) + sorted(set(range(data.n_clients)) - set(clients))  # the census: every client, once
         rows, bad = data.guide_updates(model, w, clients, seed, r)
-        step, kept = combine(rows, fed.rule, fed.trim, ref)
+        step, kept, _ = combine_checked(rows, clients, fed.rule, fed.trim, ref, check)
         tally(counts, kept, bad)
         w, ref = w + step, step if step.any() else ref
     return set_weights(model, w).eval().requires_grad_(False), counts
@@ -306,6 +380,7 @@ def train_gan_federated(data:Clients, # the clients, reached only through what t
     guide, guide_counts = federated_guide(data, fed, n_classes, seed, progress) if fed.guide_rounds else (None, None)
     ref, screened = None, 0  # the last critic step's combined real-data gradient; the non-finite gradients left out
     counts = {'malicious': [0, 0], 'honest': [0, 0]}
+    check = LabelCheck(LabelCheck.block_of(C, n_classes), n_classes) if fed.label_check else None
     for it in progress_bar(range(iters), 'federated WGAN-GP steps', show=progress):
         for c in range(n_critic):
             clients = torch.randperm(n, generator=rng)[:fed.clients_per_step].tolist()
@@ -316,8 +391,8 @@ def train_gan_federated(data:Clients, # the clients, reached only through what t
             rows, bad = data.critic_grads(C, fakes, clients, lam, fed.batch_size, seed, it * n_critic + c,
                                           None if fed.dp_clip is None else (fed.dp_clip, fed.dp_noise))
             for k in clients: steps[k] += 1
-            screened += int((~finite_rows(rows)).sum())
-            real_grad, kept = combine(rows, fed.rule, fed.trim, ref)
+            real_grad, kept, not_finite = combine_checked(rows, clients, fed.rule, fed.trim, ref, check)
+            screened += not_finite
             tally(counts, kept, bad)
             if real_grad.any(): ref = real_grad
             yb = torch.randint(n_classes, (batch_size,), generator=rng).to(dev)
@@ -360,7 +435,7 @@ def federated_generator(data:Clients, # the clients (`ClientData`: their data, a
         return nn.ModuleDict(dict(generator=make_gan(gan, shape, n_classes)[0]) | (dict(guide=LeNet5(shape, n_classes)) if fed.guide_rounds else {}))
     if not cache: both = finite_module(train(), 'federated generator').eval()
     else:
-        critic = {k: v for k, v in asdict(fed).items() if k != 'screen'}  # screening uses the trained networks; it does not change them
+        critic = {k: v for k, v in asdict(fed).items() if k != 'screen' and not (k == 'label_check' and not v)}  # screening uses the trained networks; it does not change them; without the label check, the key is as before it existed
         recipe = dict(kind='federated_wgan_gp_generator', version=6, clients=data.recipe(), critic=critic, iters=iters,
                       lr=lr, n_critic=n_critic, gan=gan, shape=list(shape), n_classes=n_classes, seed=seed, torch=str(torch.__version__))
         both = cached_module(cache_file('federated_generator', recipe), recipe, build, train, 'federated generator', meta=record)

@@ -95,6 +95,19 @@ def test_the_attackers_reach_the_critic(settings, poisoned, mnist_root):
         assert r['critic']['malicious'][1] == r['critic']['malicious'][0] and r['critic']['honest'][1] == 0, r
 
 
+def test_the_label_check_from_a_run_config_rejects_the_guide_liars(mnist_root):
+    "`label_check` in the critic's settings reaches the guide's census: every client training on falsified labels is rejected, no honest one (without it the cosine test keeps most of them: notebook 03_wgan_gp_federated)."
+    from fedwgan.experiment import setup
+    critic = {'clients_per_step': 4, 'guide_rounds': 1, 'label_check': True}
+    rejected = setup(Config(data=str(mnist_root), **SMALL_CRITIC | dict(critic_attack='label', defense_params={'iters': 5, 'cache': False, 'critic': critic})))[0].defense.setup_record()['federated_critic']['rejected']
+    assert rejected['guide'] == {'malicious': [15, 15], 'honest': [35, 0]}, rejected
+
+
+def test_a_bad_label_check_is_refused():
+    with pytest.raises(ValueError, match="label_check='yes' is out of range: must be true or false"):
+        Config(critic='federated', defense_params={'critic': {'label_check': 'yes'}})
+
+
 def test_the_poisoned_generator_is_cached_apart_with_its_record(tmp_path, monkeypatch, mnist_root):
     "A poisoned federation's generator is another cache entry than an honest one's, and its record comes back with it."
     from fedwgan.experiment import setup
