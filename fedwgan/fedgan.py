@@ -190,11 +190,15 @@ def combine(grads:torch.Tensor, # `K x P`: one client gradient per row
             rule:str='cosine', # one of `RULES`
             trim:float=0.25, # share of rows cut from each end per coordinate (`trimmed_mean`)
             ref:torch.Tensor|None=None, # `P`: the direction the rows should share (`cosine`; the last step's combined gradient); None: their median
+            admitted:torch.Tensor|None=None, # `K` bools: the rows the caller already screened in, every one finite (`combine_checked`); None: the finite rows
            ) -> tuple[torch.Tensor, torch.Tensor]: # the combined `P` vector, and `K` bools: the rows it did not reject
     "The clients' finite gradients (the others are rejected) combined: their mean, coordinate-wise median or trimmed mean, the mean after clipping every row to the median norm, or (`cosine`) that after rejecting the rows pointing away from `ref`."
     check_setting('rule', rule, lambda v: v in RULES, f'one of {", ".join(RULES)}', str)
-    keep = finite_rows(grads)  # screened, as client rows are
-    rows = grads if keep.all() else grads[keep]
+    if admitted is not None and admitted.shape != (len(grads),):
+        raise ValueError(f'admitted holds {tuple(admitted.shape)} flags for {len(grads)} rows: pass one bool per row')
+    keep = finite_rows(grads) if admitted is None else admitted.clone()  # screened, as client rows are
+    pick = lambda x, m: x if m.all() else x.index_select(0, m.nonzero().flatten())  # a boolean mask's rows (index_select: on the CPU several times faster than x[m])
+    rows = pick(grads, keep)
     if len(rows) == 0: return torch.zeros(grads.shape[1], dtype=grads.dtype, device=grads.device), keep
     if rule == 'mean': return rows.mean(0), keep
     if rule == 'median': return rows.median(0).values, keep
@@ -206,7 +210,7 @@ def combine(grads:torch.Tensor, # `K x P`: one client gradient per row
     if rule == 'cosine':
         agree = rows @ (rows.median(0).values if ref is None else ref) > 0
         keep[keep.clone()] = agree
-        if not agree.all(): rows, norms = rows[agree], norms[agree]
+        if not agree.all(): rows, norms = pick(rows, agree), norms[agree]
         if len(rows) == 0: return torch.zeros_like(grads[0]), keep
     return (rows * (bound / (norms + 1e-12)).clamp(max=1.0)).mean(0), keep
 
@@ -276,9 +280,7 @@ def combine_checked(rows:torch.Tensor, # `K x P`: one client's gradient or updat
     not_finite = int((~ok).sum())
     if check is not None and ok.any():
         ok[ok.clone()] = check(rows if ok.all() else rows[ok], [k for k, f in zip(clients, ok.tolist()) if f])
-    step, kept = combine(rows if ok.all() else rows[ok], rule, trim, ref)
-    if not ok.all(): ok[ok.clone()] = kept; kept = ok
-    return step, kept, not_finite
+    return *combine(rows, rule, trim, ref, admitted=ok), not_finite
 
 
 # %% ../nbs/03_wgan_gp_federated.ipynb #3c77d574
