@@ -63,7 +63,7 @@ def test_the_command_line_refuses_a_share_defense_without_a_share(tmp_path):
 
 def test_a_zero_share_run_from_the_command_line(tmp_path, mnist_root):
     out = tmp_path / 'run'
-    p = fedwgan('run', '--data', mnist_root, '--critic', 'federated', '--clients', 10, '--clients-per-round', 5, '--rounds', 2,
+    p = fedwgan('run', '--data', mnist_root, '--critic', 'federated', '--clients', 50, '--clients-per-round', 5, '--rounds', 2,
                 '--malicious', 0.2, '--defense-params', json.dumps({'iters': 30, 'cache': False, 'critic': {'clients_per_step': 4, 'guide_rounds': 1}}),
                 '--out', out, timeout=600)
     assert p.returncode == 0, p.stderr
