@@ -171,7 +171,8 @@ def client_critic(msg:Message, context:Context, config:Config) -> Message:
         rows, bad = data.critic_grads(critic, fakes, [pid], float(cfg['lam']), int(cfg['batch-size']), int(cfg['seed']), int(cfg['step']), dp)
     elif cfg['task'] == 'guide':
         model = LeNet5(data.shape, n_classes).to(data.device)
-        rows, bad = data.guide_updates(model, flat_weights(msg.content['arrays'], model), [pid], int(cfg['seed']), int(cfg['round']))
+        dp = (float(cfg['dp-clip']), float(cfg['dp-noise']), int(cfg['dp-batch']), float(cfg['dp-lr'])) if 'dp-clip' in cfg else None
+        rows, bad = data.guide_updates(model, flat_weights(msg.content['arrays'], model), [pid], int(cfg['seed']), int(cfg['round']), dp)
     else: raise ValueError(f"task {cfg['task']!r} is not a federated critic's task: critic or guide")
     metrics = MetricRecord({'partition-id': pid, 'attacked': int(bad[0])})
     return Message(RecordDict({'arrays': ArrayRecord({'row': rows[0].detach().cpu()}), 'metrics': metrics}), reply_to=msg)
@@ -241,8 +242,10 @@ class FlowerClients(Clients):
         if dp is not None: config |= {'dp-clip': float(dp[0]), 'dp-noise': float(dp[1])}
         return self._ask(clients, content, config, sum(p.numel() for p in critic.parameters()))
 
-    def guide_updates(self, model, w, clients, seed, rnd):
-        return self._ask(clients, {'arrays': to_arrays(w, model)}, dict(task='guide', seed=seed, round=rnd), len(w))
+    def guide_updates(self, model, w, clients, seed, rnd, dp=None):
+        config = dict(task='guide', seed=seed, round=rnd)
+        if dp is not None: config |= {'dp-clip': float(dp[0]), 'dp-noise': float(dp[1]), 'dp-batch': int(dp[2]), 'dp-lr': float(dp[3])}
+        return self._ask(clients, {'arrays': to_arrays(w, model)}, config, len(w))
 
 
 # %% ../nbs/09_flower.ipynb #01bfd25f

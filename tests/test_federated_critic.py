@@ -191,3 +191,14 @@ def test_screening_keeps_the_digits_the_guide_confirms(tmp_path, monkeypatch, mn
 def test_screening_needs_a_guide():
     with pytest.raises(ValueError, match='screen=True screens the digits with the guide: set guide_rounds >= 1'):
         Config(critic='federated', defense_params={'critic': {'screen': True, 'guide_rounds': 0}})
+
+
+def test_a_private_generator_from_a_run_config_reports_its_epsilon(mnist_root):
+    "DP-SGD settings in the critic's parameters reach its training, and the run's record says the privacy spent (notebook 03_wgan_gp_federated)."
+    pytest.importorskip('opacus')
+    from fedwgan.experiment import setup
+    critic = {'clients_per_step': 4, 'batch_size': 16, 'guide_rounds': 0, 'dp_clip': 100.0, 'dp_noise': 1.5}
+    config = Config(data=str(mnist_root), **SMALL_CRITIC | dict(defense_params={'iters': 5, 'cache': False, 'gan': 'conv', 'critic': critic}))
+    record = setup(config)[0].defense.setup_record()['federated_critic']
+    assert 0 < record['epsilon'] < 1, record  # 5 steps, 16 of 1,200 samples each, noise multiplier 1.5
+    assert 'epsilon' not in setup(Config(data=str(mnist_root), **SMALL_CRITIC))[0].defense.setup_record()['federated_critic']
