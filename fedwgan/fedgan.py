@@ -488,6 +488,7 @@ def federated_generator(data:Clients, # the clients (`ClientData`: their data, a
     else:
         critic = {k: v for k, v in asdict(fed).items() if k != 'screen' and not (k == 'label_check' and not v)  # screening uses the trained networks; it does not change them; without the label check,
                   and not (k.startswith('guide_dp_') and fed.guide_dp_clip is None)}  # or without the guide's DP, the key is as before they existed
+        if fed.dp_clip is not None: critic['dp_design'] = 'real term'  # not a generator of the first DP design, which clipped the whole loss
         recipe = dict(kind='federated_wgan_gp_generator', version=6, clients=data.recipe(), critic=critic, iters=iters,
                       lr=lr, n_critic=n_critic, gan=gan, shape=list(shape), n_classes=n_classes, seed=seed, torch=str(torch.__version__))
         both = cached_module(cache_file('federated_generator', recipe), recipe, build, train, 'federated generator', meta=record)
