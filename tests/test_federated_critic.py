@@ -25,7 +25,7 @@ def fedwgan(*args, **kw):
     (dict(critic='federated', defense_params={'critic': {'rule': 'krum'}}), "rule='krum' is out of range"),
     (dict(critic='federated', defense_params={'critic': {'clients_per_step': 0}}), 'clients_per_step=0 is out of range'),
     (dict(critic='federated', defense_params={'critic': {'dp_clip': -1}}), 'dp_clip=-1 is out of range'),
-    (dict(critic='federated', defense_params={'critic': {'dp_clip': 1.0}}), 'set guide_rounds=0 for a differentially private generator'),
+    (dict(critic='federated', defense_params={'critic': {'dp_clip': 1.0}}), 'set guide_dp_clip (DP-SGD for the guide too), or guide_rounds=0'),
     (dict(critic='federated', defense_params={'critic': {'guide_rounds': -2}}), 'guide_rounds=-2 is out of range'),
     (dict(critic='federated', defense_params={'critic': {'dp': True}}), "the federated critic's settings are clients_per_step"),
     (dict(critic='federated', defense_params={'critic': 'median'}), "critic='median' is out of range"),
