@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import cli
 
 # the console script installed beside this interpreter (the venv need not be activated)
 FEDWGAN = shutil.which('fedwgan', path=str(Path(sys.executable).parent)) or 'fedwgan'
@@ -19,6 +20,7 @@ TINY = ['--clients', '100', '--clients-per-round', '4', '--epochs', '1']  # 600 
 
 
 def fedwgan(*args, **kw):
+    "The installed `fedwgan ...` in a new process (`cli` runs it in this one)."
     return subprocess.run([FEDWGAN, *map(str, args)], capture_output=True, text=True, timeout=600, **kw)
 
 
@@ -31,12 +33,12 @@ def rounds(folder):
 def test_help_explains_both_commands():
     out = fedwgan('--help')
     assert out.returncode == 0 and 'fedwgan run' in out.stdout and 'fedwgan compare' in out.stdout
-    out = fedwgan('run', '--help')
+    out = cli('run', '--help')
     assert out.returncode == 0
     for option in ('--clients-per-round', '--attack', '--defense-params', '--out', '--resume', '--clean'):
         assert option in out.stdout, option
     assert 'sign_flip' in out.stdout and 'wgan_gp_filter' in out.stdout and 'dirichlet' in out.stdout  # the registries' names
-    out = fedwgan('compare', '--help')
+    out = cli('compare', '--help')
     assert out.returncode == 0 and '--attacks' in out.stdout and '--workers' in out.stdout and '--seeds' in out.stdout
 
 
@@ -49,13 +51,9 @@ def test_a_mistyped_option_is_reported_before_torch_is_loaded():
 
 
 def run_main(*args):
-    "`fedwgan ...` in this process: its exit status and standard error (the installed command is tested above and below)."
-    from fedwgan.cli import main
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err):
-        try: main(list(map(str, args))); code = 0
-        except SystemExit as e: code = e.code
-    return code, err.getvalue()
+    "`fedwgan ...` in this process: its exit status and standard error."
+    p = cli(*args)
+    return p.returncode, p.stderr
 
 
 @pytest.mark.parametrize('args, message', [
@@ -111,7 +109,7 @@ def test_tiny_run_writes_its_results_folder(mnist_root, tmp_path):
     assert summary['rounds'] == 2 and 0.5 < summary['accuracy'] <= 1
     assert len(rounds(tmp_path / 'run')) == 2
     # the folder holds a run now: running into it again without --resume is refused
-    again = fedwgan('run', '--data', mnist_root, *TINY, '--rounds', '2', '--out', tmp_path / 'run')
+    again = cli('run', '--data', mnist_root, *TINY, '--rounds', '2', '--out', tmp_path / 'run')
     assert again.returncode == 2 and 'pass --resume' in again.stderr
 
 
@@ -129,11 +127,11 @@ def test_resume_after_a_kill_ends_like_an_uninterrupted_run(mnist_root, tmp_path
     assert not (cut / 'summary.json').exists()
     killed_at = len(rounds(cut))
     assert 2 <= killed_at < 5
-    out = fedwgan('run', '--out', cut, '--resume', '--data', mnist_root)  # the settings come from the folder
+    out = cli('run', '--out', cut, '--resume', '--data', mnist_root)  # the settings come from the folder
     assert out.returncode == 0, out.stderr
     first = int(next(l for l in out.stdout.splitlines() if l.startswith('round')).split()[1])
     assert first in (killed_at, killed_at + 1)  # a line written after the last saved state is redone
-    whole = fedwgan(*args, '--out', tmp_path / 'whole')
+    whole = cli(*args, '--out', tmp_path / 'whole')
     assert whole.returncode == 0, whole.stderr
     assert rounds(cut) == rounds(tmp_path / 'whole')
     assert len(rounds(cut)) == 5
@@ -192,7 +190,7 @@ def test_killing_compare_ends_its_workers_and_a_rerun_finishes_the_grid(mnist_ro
     deadline = time.time() + 20
     while time.time() < deadline and any(alive(w) for w in workers): time.sleep(0.2)
     assert not any(alive(w) for w in workers), 'workers outlived the grid'
-    out = fedwgan(*grid)
+    out = cli(*grid)
     assert out.returncode == 0, out.stderr
     for cell in (tmp_path / 'grid' / 'iid' / 'seed0').iterdir():
         assert [r['round'] for r in rounds(cell)] == [1, 2, 3], cell
@@ -205,18 +203,18 @@ def test_a_cell_being_written_fails_the_grid_with_its_name(mnist_root, tmp_path)
     grid = ['compare', *TINY, '--rounds', '1', '--attacks', 'none', '--defenses', 'fedavg', '--partitions', 'iid',
             '--data', mnist_root, '--out', tmp_path / 'grid', '--workers', min(2, cores())]
     with ResultsFolder(tmp_path / 'grid' / 'iid' / 'seed0' / 'none-fedavg'):  # held, as by a live writer
-        out = fedwgan(*grid)
+        out = cli(*grid)
     assert out.returncode == 2 and '1 of 1 cells failed' in out.stderr and 'iid/seed0/none-fedavg' in out.stderr, out.stderr
     assert 'is being written by another fedwgan run' in out.stderr
     if cores() >= 2: assert '1 cell(s): running 1 worker(s), not 2' in out.stdout
-    out = fedwgan(*grid)  # released: the rerun finishes the grid
+    out = cli(*grid)  # released: the rerun finishes the grid
     assert out.returncode == 0 and '1 runs in' in out.stdout, out.stderr
 
 
 def test_a_grid_over_seeds_shows_mean_and_min_and_resumes(mnist_root, tmp_path):
     "`--seeds 0,1` runs every cell once per seed, in a folder per seed; the table reads mean (min) and names the seed of each worst case."
     grid = [*GRID, '--data', mnist_root, '--out', tmp_path / 'grid', '--workers', min(2, cores()), '--seeds', '0,1']
-    out = fedwgan(*grid)
+    out = cli(*grid)
     assert out.returncode == 0, out.stderr
     for seed in (0, 1):
         assert sorted(p.name for p in (tmp_path / 'grid' / 'iid' / f'seed{seed}').iterdir()) == ['noise-median', 'noise-trimmed_mean', 'none-fedavg']
@@ -232,7 +230,7 @@ def test_a_grid_over_seeds_shows_mean_and_min_and_resumes(mnist_root, tmp_path):
     assert [s['seed'] for s in summaries] == [0, 0, 0, 1, 1, 1]
     cells = sorted((tmp_path / 'grid').glob('iid/seed*/*/rounds.jsonl'))
     written = {p: (p.read_text(), (p.parent / 'state.pt').stat().st_mtime_ns) for p in cells}
-    again = fedwgan(*grid)  # resumed: every cell is finished, nothing is run again
+    again = cli(*grid)  # resumed: every cell is finished, nothing is run again
     assert again.returncode == 0, again.stderr
     assert {p: (p.read_text(), (p.parent / 'state.pt').stat().st_mtime_ns) for p in cells} == written  # the rounds' seconds too
     assert (tmp_path / 'grid' / 'table.md').read_text().splitlines()[1:] == table.splitlines()[1:]  # the same table (the first line has the minutes)
@@ -251,7 +249,7 @@ def test_bad_seeds_are_refused_before_any_work(mnist_root, tmp_path, seeds, mess
 def test_a_check_that_cannot_tell_clients_apart_is_said(mnist_root, tmp_path):
     """A generator trained 30 steps draws noise, on which every client model scores at chance: the filter used to keep
     or reject on such scores without a word. The record, the round's line and the summary now say it."""
-    out = fedwgan('run', '--data', mnist_root, *TINY, '--clients-per-round', '20', '--rounds', '1', '--attack', 'sign_flip',
+    out = cli('run', '--data', mnist_root, *TINY, '--clients-per-round', '20', '--rounds', '1', '--attack', 'sign_flip',
                   '--defense', 'wgan_gp_filter', '--defense-params', '{"iters": 30, "cache": false}', '--out', tmp_path / 'run')
     assert out.returncode == 0, out.stderr
     assert 'note: validation scores at chance' in out.stdout
@@ -262,7 +260,7 @@ def test_a_check_that_cannot_tell_clients_apart_is_said(mnist_root, tmp_path):
 
 def test_a_guard_without_its_validation_test_writes_its_results(mnist_root, tmp_path):
     "The scores plot used to be drawn for every filter, and failed the run of a guard whose validation test was off."
-    out = fedwgan('run', '--data', mnist_root, *TINY, '--clients-per-round', '10', '--rounds', '1', '--attack', 'sign_flip',
+    out = cli('run', '--data', mnist_root, *TINY, '--clients-per-round', '10', '--rounds', '1', '--attack', 'sign_flip',
                   '--defense', 'wgan_gp_guard', '--defense-params', '{"validate": false, "iters": 30, "cache": false}', '--out', tmp_path / 'run')
     assert out.returncode == 0, out.stderr
     assert 'generator steps' not in out.stderr  # its standard error is a pipe: no progress bar in a log
@@ -273,7 +271,7 @@ def test_one_defense_with_other_parameters_is_a_column_of_its_own(mnist_root, tm
     "`--defenses 'trimmed_mean,trimmed_mean{\"f\": 0}'`: one defense twice in a grid, each with its own folder and column, labelled with its parameters."
     grid = ['compare', *TINY, '--rounds', '1', '--attacks', 'noise', '--defenses', 'trimmed_mean,trimmed_mean{"f": 0}', '--partitions', 'iid',
             '--data', mnist_root, '--out', tmp_path / 'grid', '--workers', 1]
-    out = fedwgan(*grid)
+    out = cli(*grid)
     assert out.returncode == 0, out.stderr
     folders = tmp_path / 'grid' / 'iid' / 'seed0'
     assert sorted(p.name for p in folders.iterdir()) == ['noise-trimmed_mean', 'noise-trimmed_mean-f=0', 'none-fedavg']

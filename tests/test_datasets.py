@@ -3,20 +3,16 @@ written here in its real format (the real files cannot be had on these machines)
 import hashlib
 import json
 import pickle
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from conftest import cli
 
 from fedwgan.config import Config
 from fedwgan.data import DATASETS, load_dataset
 from fedwgan.experiment import run_experiment, setup
-
-FEDWGAN = shutil.which('fedwgan', path=str(Path(sys.executable).parent)) or 'fedwgan'
 
 
 def write_cifar(root, n_train=100, n_test=40, seed=0):
@@ -87,8 +83,8 @@ def test_cifar10_tiny_experiment_end_to_end(cifar, tmp_path):
 
 def test_fashion_mnist_run_from_the_command_line(tmp_path):
     out = tmp_path/'fm'
-    r = subprocess.run([FEDWGAN, 'run', '--dataset', 'fashion_mnist', '--clients', '20', '--clients-per-round', '4', '--rounds', '1',
-                        '--defense', 'fedavg', '--attack', 'none', '--out', str(out)], capture_output=True, text=True, timeout=600)
+    r = cli('run', '--dataset', 'fashion_mnist', '--clients', '20', '--clients-per-round', '4', '--rounds', '1',
+            '--defense', 'fedavg', '--attack', 'none', '--out', out)
     assert r.returncode == 0, r.stderr
     assert 'fashion_mnist' in r.stdout and (out/'summary.json').exists()
     saved = json.loads((out/'config.json').read_text())
@@ -98,10 +94,10 @@ def test_fashion_mnist_run_from_the_command_line(tmp_path):
 
 def test_device_not_available_fails_at_once(tmp_path):
     if torch.cuda.is_available(): pytest.skip('this machine has CUDA')
-    r = subprocess.run([FEDWGAN, 'run', '--device', 'cuda', '--out', str(tmp_path/'x')], capture_output=True, text=True, timeout=120)
+    r = cli('run', '--device', 'cuda', '--out', tmp_path/'x')
     assert r.returncode != 0 and "device='cuda': this machine has no CUDA device" in r.stderr
     assert not (tmp_path/'x').exists()  # nothing was written
-    r = subprocess.run([FEDWGAN, 'run', '--device', 'gpu0', '--out', str(tmp_path/'y')], capture_output=True, text=True, timeout=120)
+    r = cli('run', '--device', 'gpu0', '--out', tmp_path/'y')
     assert r.returncode != 0 and "device='gpu0' is out of range" in r.stderr
 
 

@@ -1,20 +1,13 @@
 """The zero-share mode (`critic='federated'`): bad input is refused before any work with the setting named, and a tiny
 run from the command line writes its results folder with no share at the server."""
-import json, shutil, subprocess, sys
-from pathlib import Path
+import json
 
 import pytest
 import torch
+from conftest import cli
 
 from fedwgan.config import Config
 from fedwgan.fedgan import ClientData, FederatedCritic, combine, train_gan_federated
-
-FEDWGAN = [shutil.which('fedwgan', path=str(Path(sys.executable).parent)) or 'fedwgan']
-
-
-def fedwgan(*args, **kw):
-    return subprocess.run([*FEDWGAN, *map(str, args)], capture_output=True, text=True, **kw)
-
 
 @pytest.mark.parametrize('settings, message', [
     (dict(share=0), "0 leaves the server no samples, which needs critic='federated'"),
@@ -56,16 +49,16 @@ def test_bad_federated_training_input_is_refused():
 
 
 def test_the_command_line_refuses_a_share_defense_without_a_share(tmp_path):
-    p = fedwgan('run', '--critic', 'federated', '--defense', 'fltrust', '--out', tmp_path / 'run')
+    p = cli('run', '--critic', 'federated', '--defense', 'fltrust', '--out', tmp_path / 'run')
     assert p.returncode == 2 and "defense='fltrust' needs real samples at the server" in p.stderr, p.stderr
     assert not (tmp_path / 'run').exists()
 
 
 def test_a_zero_share_run_from_the_command_line(tmp_path, mnist_root):
     out = tmp_path / 'run'
-    p = fedwgan('run', '--data', mnist_root, '--critic', 'federated', '--clients', 50, '--clients-per-round', 5, '--rounds', 2,
-                '--malicious', 0.2, '--defense-params', json.dumps({'iters': 30, 'cache': False, 'critic': {'clients_per_step': 4, 'guide_rounds': 1}}),
-                '--out', out, timeout=600)
+    p = cli('run', '--data', mnist_root, '--critic', 'federated', '--clients', 50, '--clients-per-round', 5, '--rounds', 2,
+                '--malicious', 0.2, '--defense-params', json.dumps({'iters': 30, 'cache': False, 'critic': {'clients_per_step': 4, 'guide_rounds': 0}}),
+                '--out', out)  # no guide: its census, an epoch of every client, is run from a config in the label check's test
     assert p.returncode == 0, p.stderr
     saved = json.loads((out / 'config.json').read_text())
     assert (saved['critic'], saved['share']) == ('federated', None) and Config.load(out / 'config.json').resolved().share == 0
@@ -129,9 +122,9 @@ def test_compare_puts_both_critics_side_by_side(tmp_path, mnist_root):
     "The federated critic's settings belong to critic='federated': the grid's base has it, and its shared twins run without them."
     out = tmp_path / 'grid'
     params = {'iters': 20, 'cache': False, 'critic': {'clients_per_step': 4, 'guide_rounds': 0}}  # no guide: its first round is a census of every client
-    p = fedwgan('compare', '--data', mnist_root, '--critics', 'shared,federated', '--attacks', 'noise', '--defenses', 'wgan_gp_filter',
+    p = cli('compare', '--data', mnist_root, '--critics', 'shared,federated', '--attacks', 'noise', '--defenses', 'wgan_gp_filter',
                 '--partitions', 'iid', '--clients', 50, '--clients-per-round', 5, '--rounds', 1, '--malicious', 0.2, '--batch-size', 50,
-                '--defense', 'wgan_gp_filter', '--defense-params', json.dumps(params), '--critic', 'federated', '--workers', 1, '--out', out, timeout=900)
+                '--defense', 'wgan_gp_filter', '--defense-params', json.dumps(params), '--critic', 'federated', '--workers', 1, '--out', out)
     assert p.returncode == 0, p.stderr
     header = next(l for l in (out / 'table.md').read_text().splitlines() if l.startswith('| attack'))
     assert header == '| attack | fedavg, no share | wgan_gp_filter, no share | wgan_gp_filter |', header  # the base holds no share, its clean run neither
@@ -148,7 +141,7 @@ def test_compare_puts_both_critics_side_by_side(tmp_path, mnist_root):
 
 
 def test_compare_refuses_an_unknown_critic(tmp_path):
-    p = fedwgan('compare', '--critics', 'shared,central', '--attacks', 'noise', '--defenses', 'wgan_gp_filter', '--out', tmp_path / 'grid')
+    p = cli('compare', '--critics', 'shared,central', '--attacks', 'noise', '--defenses', 'wgan_gp_filter', '--out', tmp_path / 'grid')
     assert p.returncode == 2 and "critics='central' is out of range: must be names from shared, federated" in p.stderr, p.stderr
     assert not (tmp_path / 'grid').exists()
 

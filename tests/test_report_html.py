@@ -2,34 +2,26 @@
 structure (title, summary, a row per round, every plot a decodable PNG, the decisions with their reasons, the grid's
 heatmap of mean and lowest accuracy), its escaping and its errors; then drawn by headless Chromium where it is installed."""
 import base64
-import contextlib
 import io
 import json
 import os
 import re
 import shutil
 import subprocess
-import sys
 from html.parser import HTMLParser
-from pathlib import Path
 
 import pytest
 
-from fedwgan.cli import main
+from conftest import cli
 
 RUN = ['--clients', '200', '--clients-per-round', '10', '--epochs', '1', '--rounds', '2']  # 300 digits a client, 10 a round
 GRID = ['--clients', '600', '--clients-per-round', '4', '--epochs', '1', '--rounds', '1']  # 100 digits a client: cheap cells
-# the console script installed beside this interpreter (the venv need not be activated)
-FEDWGAN = shutil.which('fedwgan', path=str(Path(sys.executable).parent)) or 'fedwgan'
 
 
 def fedwgan(*args):
-    "`fedwgan ...` in this process: its exit status, standard output and standard error."
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try: main(list(map(str, args))); code = 0
-        except SystemExit as e: code = e.code
-    return code, out.getvalue(), err.getvalue()
+    "`fedwgan ...` in this process (`cli`): its exit status, standard output and standard error."
+    p = cli(*args)
+    return p.returncode, p.stdout, p.stderr
 
 
 class Page(HTMLParser):
@@ -107,12 +99,11 @@ def run_dir(mnist_root, tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def grid_dir(mnist_root, tmp_path_factory):
-    "A real grid, written by the installed `fedwgan compare`: two attacks against the median, and the clean run, on two seeds."
+    "A real grid, written by `fedwgan compare`: two attacks against the median, and the clean run, on two seeds."
     d = tmp_path_factory.mktemp('report') / 'grid'
-    done = subprocess.run([FEDWGAN, *map(str, ['compare', '--data', mnist_root, *GRID, '--attacks', 'noise,sign_flip', '--defenses', 'median',
-                                               '--partitions', 'iid', '--seeds', '0,1', '--workers', min(2, cores()), '--out', d])],
-                          capture_output=True, text=True, timeout=600, env=os.environ | {'TQDM_DISABLE': '1'})
-    assert done.returncode == 0, done.stderr
+    code, _, err = fedwgan('compare', '--data', mnist_root, *GRID, '--attacks', 'noise,sign_flip', '--defenses', 'median',
+                           '--partitions', 'iid', '--seeds', '0,1', '--workers', min(2, cores()), '--out', d)
+    assert code == 0, err
     return d
 
 

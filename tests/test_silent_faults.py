@@ -1,6 +1,5 @@
 """Eight ways a run used to exit 0 with a wrong result, or hang, instead of a clear error: each case is refused (or
 screened, and said) now. The test names carry the case's number."""
-import json
 import math
 from pathlib import Path
 
