@@ -257,6 +257,7 @@ def describe(summary:dict) -> str:
         (m, mr), (h, hr) = r['rejected']['critic']['malicious'], r['rejected']['critic']['honest']
         out += f"; the federated critic rejected {mr} of {m} poisoned gradients and {hr} of {h} honest ones"
         if r.get('epsilon') is not None: out += f"; its generator is ({r['epsilon']:.2f}, 1e-5)-differentially private"
+        if len(r.get('attempts', [])) > 1: out += f"; its generator was trained {len(r['attempts'])} times, its guide reading {100 * r['confirmed']:.0f}% of the kept one's digits as their labels"
     if s['gap'] is not None: out += f"; gap to the clean run {100 * s['gap']:+.2f} points"
     return out + f"; {s['seconds']['total']:.0f} s"
 

@@ -20,6 +20,8 @@ from fedwgan.fedgan import ClientData, FederatedCritic, combine, train_gan_feder
     (dict(critic='federated', defense_params={'critic': {'dp_clip': -1}}), 'dp_clip=-1 is out of range'),
     (dict(critic='federated', defense_params={'critic': {'dp_clip': 1.0}}), 'set guide_dp_clip (DP-SGD for the guide too), or guide_rounds=0'),
     (dict(critic='federated', defense_params={'critic': {'guide_rounds': -2}}), 'guide_rounds=-2 is out of range'),
+    (dict(critic='federated', defense_params={'critic': {'retries': 1, 'guide_rounds': 0}}), 'retries=1 check the generator with the guide'),
+    (dict(critic='federated', defense_params={'critic': {'retries': -1}}), 'retries=-1 is out of range'),
     (dict(critic='federated', defense_params={'critic': {'dp': True}}), "the federated critic's settings are clients_per_step"),
     (dict(critic='federated', defense_params={'critic': 'median'}), "critic='median' is out of range"),
 ])
