@@ -29,3 +29,13 @@ def test_the_global_model_stays_finite(overflowing):
     assert torch.isfinite(overflowing.w).all() and overflowing.summary['accuracy'] > 0.5
     for h in overflowing.history:
         assert set(h.screened) == set(h.attackers) and all('non-finite' in why for why in h.screened.values())
+
+
+def test_a_retrained_generator_is_said(overflowing):
+    "A zero-share run whose generator was trained again (`retries`) says how often, and how much of the kept one's digits its guide read as their labels."
+    critic = {'rejected': {'critic': {'malicious': [4, 1], 'honest': [6, 0]}}, 'confirmed': 0.556,
+              'attempts': [{'seed': 1, 'confirmed': 0.074}, {'seed': 1001, 'confirmed': 0.556}]}
+    line = describe(overflowing.summary | {'federated_critic': critic})
+    assert "its generator was trained 2 times, its guide reading 56% of the kept one's digits as their labels" in line, line
+    once = describe(overflowing.summary | {'federated_critic': critic | {'attempts': critic['attempts'][:1]}})
+    assert 'its generator was trained' not in once and 'the federated critic rejected 1 of 4 poisoned gradients' in once
