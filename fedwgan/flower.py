@@ -158,7 +158,7 @@ def client_share(msg:Message, context:Context, config:Config) -> Message:
 
 # %% ../nbs/09_flower.ipynb #751056f6
 def client_critic(msg:Message, context:Context, config:Config) -> Message:
-    "A ClientApp's answer to a step of the federated critic (config `task` critic: its gradient of the critic's real-data terms) or of its guide (`task` guide: its update), as `ClientData` computes them in `fedwgan run`."
+    "A ClientApp's answer to a step of the federated critic (config `task` critic: its gradient of the critic's real-data terms; `task` embedding: its sums for the mean-embedding critic) or of its guide (`task` guide: its update), as `ClientData` computes them in `fedwgan run`."
     side = _client_side(config)
     pid, data, cfg = _partition_id(context, config), side['clients'], msg.content['config']
     if data is None: raise ValueError(f"task {cfg.get('task')!r}: this run's server holds a share (critic='shared'), so its clients train no critic")
@@ -169,11 +169,14 @@ def client_critic(msg:Message, context:Context, config:Config) -> Message:
         fakes = msg.content['fakes'].to_torch_state_dict()['fakes'].to(data.device)
         dp = (float(cfg['dp-clip']), float(cfg['dp-noise'])) if 'dp-clip' in cfg else None
         rows, bad = data.critic_grads(critic, fakes, [pid], float(cfg['lam']), int(cfg['batch-size']), int(cfg['seed']), int(cfg['step']), dp)
+    elif cfg['task'] == 'embedding':
+        dp = (float(cfg['dp-clip']), float(cfg['dp-noise'])) if 'dp-clip' in cfg else None
+        rows, bad = data.embedding_sums(int(cfg['features']), float(cfg['bandwidth']), n_classes, [pid], int(cfg['seed']), dp)
     elif cfg['task'] == 'guide':
         model = LeNet5(data.shape, n_classes).to(data.device)
         dp = (float(cfg['dp-clip']), float(cfg['dp-noise']), int(cfg['dp-batch']), float(cfg['dp-lr'])) if 'dp-clip' in cfg else None
         rows, bad = data.guide_updates(model, flat_weights(msg.content['arrays'], model), [pid], int(cfg['seed']), int(cfg['round']), dp)
-    else: raise ValueError(f"task {cfg['task']!r} is not a federated critic's task: critic or guide")
+    else: raise ValueError(f"task {cfg['task']!r} is not a federated critic's task: critic, embedding or guide")
     metrics = MetricRecord({'partition-id': pid, 'attacked': int(bad[0])})
     return Message(RecordDict({'arrays': ArrayRecord({'row': rows[0].detach().cpu()}), 'metrics': metrics}), reply_to=msg)
 
@@ -208,7 +211,7 @@ def collect_share(grid:Grid, nodes:list[int], timeout:float,
 
 # %% ../nbs/09_flower.ipynb #9edf49c3
 class FlowerClients(Clients):
-    "The clients of a Flower run as the federated critic reaches them: each critic step and guide round is a message round to those clients' SuperNodes, answered by `client_critic`."
+    "The clients of a Flower run as the federated critic reaches them: each critic step, guide round and the mean-embedding critic's one release is a message round to those clients' SuperNodes, answered by `client_critic`."
     def __init__(self, grid:Grid, # Flower's grid of the run's SuperNodes
                  partitions:dict[int, int], # node id -> partition id (`collect_share`)
                  sizes:dict[int, int], # partition id -> its number of samples (`collect_share`)
@@ -241,6 +244,11 @@ class FlowerClients(Clients):
         config = dict(task='critic', gan=gan, lam=float(lam), seed=seed, step=step) | {'batch-size': batch_size}
         if dp is not None: config |= {'dp-clip': float(dp[0]), 'dp-noise': float(dp[1])}
         return self._ask(clients, content, config, sum(p.numel() for p in critic.parameters()))
+
+    def embedding_sums(self, features, bandwidth, n_classes, clients, seed, dp=None):
+        config = dict(task='embedding', features=int(features), bandwidth=float(bandwidth), seed=seed)
+        if dp is not None: config |= {'dp-clip': float(dp[0]), 'dp-noise': float(dp[1])}
+        return self._ask(clients, {}, config, n_classes * (2 * features + 1))
 
     def guide_updates(self, model, w, clients, seed, rnd, dp=None):
         config = dict(task='guide', seed=seed, round=rnd)

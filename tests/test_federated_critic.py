@@ -22,6 +22,8 @@ from fedwgan.fedgan import ClientData, FederatedCritic, combine, train_gan_feder
     (dict(critic='federated', defense_params={'critic': {'guide_rounds': -2}}), 'guide_rounds=-2 is out of range'),
     (dict(critic='federated', defense_params={'critic': {'retries': 1, 'guide_rounds': 0}}), 'retries=1 check the generator with the guide'),
     (dict(critic='federated', defense_params={'critic': {'retries': -1}}), 'retries=-1 is out of range'),
+    (dict(critic='federated', defense_params={'critic': {'features': -5}}), 'features=-5 is out of range'),
+    (dict(critic='federated', defense_params={'critic': {'features': 100, 'bandwidth': 0}}), 'bandwidth=0 is out of range'),
     (dict(critic='federated', defense_params={'critic': {'dp': True}}), "the federated critic's settings are clients_per_step"),
     (dict(critic='federated', defense_params={'critic': 'median'}), "critic='median' is out of range"),
 ])
@@ -96,6 +98,16 @@ def test_the_label_check_from_a_run_config_rejects_the_guide_liars(mnist_root):
     critic = {'clients_per_step': 4, 'guide_rounds': 1, 'label_check': True}
     rejected = setup(Config(data=str(mnist_root), **SMALL_CRITIC | dict(critic_attack='label', defense_params={'iters': 5, 'cache': False, 'critic': critic})))[0].defense.setup_record()['federated_critic']['rejected']
     assert rejected['guide'] == {'malicious': [15, 15], 'honest': [35, 0]}, rejected
+
+
+def test_the_mean_embedding_critic_from_a_run_config_is_private_and_checked(mnist_root):
+    "`features` in the critic's settings gives the run the mean-embedding critic: every client answers once, the label check rejects every liar's sums and no honest client's, and the record has the one release's epsilon, the same for any number of generator steps."
+    from fedwgan.experiment import setup
+    critic = {'features': 200, 'guide_rounds': 0, 'label_check': True, 'dp_clip': 1.0, 'dp_noise': 1.0}
+    records = [setup(Config(data=str(mnist_root), **SMALL_CRITIC | dict(critic_attack='label', defense_params={'iters': it, 'gan': 'conv', 'cache': False, 'critic': critic})))[0].defense.setup_record()['federated_critic']
+               for it in (2, 6)]
+    assert records[0]['rejected']['critic'] == {'malicious': [15, 15], 'honest': [35, 0]}, records[0]
+    assert records[0]['epsilon'] == records[1]['epsilon'] and 4 < records[0]['epsilon'] < 5.5, records
 
 
 def test_a_bad_label_check_is_refused():
