@@ -16,7 +16,6 @@ from dataclasses import asdict, dataclass, field
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from fastcore.basics import patch
 from torch.func import functional_call, grad, vmap
 
 from .data import MNIST, check_setting, fingerprint, progress_bar, seeded
@@ -53,6 +52,16 @@ class Clients:
                     ) -> tuple[torch.Tensor, torch.Tensor]: # `K x P`: what each client returned (not finite where it failed), and which of them attacked
         "What `clients` return for a critic step: each one's gradient of the critic's real-data terms (`client_critic_grads`)."
         raise NotImplementedError
+
+    def embedding_sums(self, features:int, # `D`: the frequencies
+                       bandwidth:float, # their kernel's width (`fourier_frequencies`)
+                       n_classes:int, # the generator's labels
+                       clients:list, # the ids of the clients asked
+                       seed:int, # the training's seed: the frequencies' draw and the clients' streams
+                       dp:tuple|None=None, # `(clip, noise multiplier)`: every image's features scaled to norm `clip`, the sums noised with `noise * clip`; None: exact sums
+                      ) -> tuple[torch.Tensor, torch.Tensor]: # `K x n_classes(2D + 1)`: what each client returned (not finite where it failed), and which of them attacked
+        "What `clients` return for the mean-embedding critic: each one's `class_sums`, once, noised under DP."
+        raise NotImplementedError(f'{type(self).__name__} cannot answer the mean-embedding critic (features > 0): use features=0')
 
     def guide_updates(self, model:nn.Module, # the guide's architecture
                       w:torch.Tensor, # `P`: its flat weights the server sends
@@ -123,6 +132,18 @@ class ClientData(Clients):
         rows = torch.cat([local_train(model, w, [self.local(k)], epochs=1, batch_size=10, lr=0.1, method='loop',  # one client: the plain loop
                                       orders=batch_orders([len(self.parts[k])], 1, client_seed(seed, -1 - rnd, k)))[0] for k in clients])
         return self.poison(rows - w, clients)
+
+    def embedding_sums(self, features, bandwidth, n_classes, clients, seed, dp=None):
+        "`Clients.embedding_sums` in this process: each client's `class_sums` of its own samples (falsified labels where it attacks by `label`), scaled and noised under DP from its own stream; the malicious ones' poisoned (`poison`)."
+        W = fourier_frequencies(self.shape, features, bandwidth, seed, self.device)
+        rows = []
+        for k in clients:
+            s = class_sums(*self.local(k), W, n_classes).flatten()
+            if dp is not None:
+                clip, noise = dp
+                s = clip * s + noise * clip * torch.randn(len(s), generator=torch.Generator().manual_seed(client_seed(seed, EMBEDDING_STEP, k))).to(s.device)
+            rows.append(s)
+        return self.poison(torch.stack(rows), clients)
 
     def labels(self, client:int, y:torch.Tensor) -> torch.Tensor:
         "The labels `y` of client `client`'s samples as it uses them: falsified if it is malicious and attacks by `label`."
@@ -615,32 +636,7 @@ def class_sums(x:torch.Tensor, y:torch.Tensor, # one client's images and labels
     f = fourier_features(x, W)
     return torch.zeros(n_classes, f.shape[1], dtype=f.dtype, device=f.device).index_add_(0, y.to(f.device), f)
 
-# %% ../nbs/03_wgan_gp_federated.ipynb #089ff57f
 EMBEDDING_STEP = -(1 << 40) # the step of a client's draws when it answers the mean-embedding critic (`client_seed`): apart from the critic's steps and the guide's rounds
-
-@patch
-def embedding_sums(self:Clients, features:int, # `D`: the frequencies
-                   bandwidth:float, # their kernel's width (`fourier_frequencies`)
-                   n_classes:int, # the generator's labels
-                   clients:list, # the ids of the clients asked
-                   seed:int, # the training's seed: the frequencies' draw and the clients' streams
-                   dp:tuple|None=None, # `(clip, noise multiplier)`: every image's features scaled to norm `clip`, the sums noised with `noise * clip`; None: exact sums
-                  ) -> tuple[torch.Tensor, torch.Tensor]: # `K x n_classes(2D + 1)`: what each client returned (not finite where it failed), and which of them attacked
-    "What `clients` return for the mean-embedding critic: each one's `class_sums`, once, noised under DP."
-    raise NotImplementedError(f'{type(self).__name__} cannot answer the mean-embedding critic (features > 0): use features=0')
-
-@patch
-def embedding_sums(self:ClientData, features, bandwidth, n_classes, clients, seed, dp=None):
-    "`Clients.embedding_sums` in this process: each client's `class_sums` of its own samples (falsified labels where it attacks by `label`), scaled and noised under DP from its own stream; the malicious ones' poisoned (`poison`)."
-    W = fourier_frequencies(self.shape, features, bandwidth, seed, self.device)
-    rows = []
-    for k in clients:
-        s = class_sums(*self.local(k), W, n_classes).flatten()
-        if dp is not None:
-            clip, noise = dp
-            s = clip * s + noise * clip * torch.randn(len(s), generator=torch.Generator().manual_seed(client_seed(seed, EMBEDDING_STEP, k))).to(s.device)
-        rows.append(s)
-    return self.poison(torch.stack(rows), clients)
 
 # %% ../nbs/03_wgan_gp_federated.ipynb #a172beb5
 class MeanEmbeddingCritic(nn.Module):
