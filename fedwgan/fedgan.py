@@ -663,29 +663,28 @@ def train_gan_embedding(data:Clients, # the clients, reached only through what t
                         iters:int=1200, # generator steps
                         lr:float=1e-3, betas:tuple=(0.0, 0.9), # Adam
                         gan:str='mlp', n_classes:int=MNIST.n_classes, shape:tuple=MNIST.shape,
+                        n_critic:int=1, # not used: the critic is held at its optimum (taken so that `federated_generator` calls both trainers alike)
                         seed:int=0, progress:bool|None=True, # bars over the guide's rounds and the steps; None: as `show_progress` says
-                        **_, # `train_gan_federated`'s settings of the network critic (`n_critic`, `lam`, `batch_size`): not used
                        ) -> tuple[nn.Module, dict]: # the generator, and the history (as `train_gan_federated`'s: losses, bytes, DP accounting, what was rejected)
     "A conditional generator trained against the mean-embedding critic: every client sends its `class_sums` once (noised under DP), the server combines them by `fed.rule` (and the label check) and trains the generator on the squared MMD to their means, label by label."
     if not fed.features: raise ValueError('train_gan_embedding needs fed.features > 0 (the mean-embedding critic); features=0 is train_gan_federated')
     check_setting('iters', iters, lambda v: v >= 1, 'an integer >= 1', int)
     check_setting('lr', lr, lambda v: v > 0, 'a positive number', float)
-    if fed.guide_clients > data.n_clients: raise ValueError(f'guide_clients={fed.guide_clients} is out of range: must be at most the number of clients ({data.n_clients})')
-    data.check(n_classes)
-    dev, n = data.device, data.n_clients
+    data.check(n_classes)  # guide_clients is checked by federated_guide, where a guide is trained
+    dev, everyone = data.device, list(range(data.n_clients))
     t0 = time.perf_counter()
-    guide_rounds = {k: 0 for k in range(n)}
+    guide_rounds = {k: 0 for k in everyone}
     guide, guide_counts = federated_guide(data, fed, n_classes, seed, progress, guide_rounds) if fed.guide_rounds else (None, None)
     dp = None if fed.dp_clip is None else (fed.dp_clip, fed.dp_noise)
-    rows, bad = data.embedding_sums(fed.features, fed.bandwidth, n_classes, list(range(n)), seed, dp)
+    rows, bad = data.embedding_sums(fed.features, fed.bandwidth, n_classes, everyone, seed, dp)
     check = LabelCheck(slice(0, rows.shape[1]), n_classes) if fed.label_check else None  # every entry is a label's
-    total, kept, screened = combine_checked(rows, list(range(n)), fed.rule, fed.trim, None, check)
+    total, kept, screened = combine_checked(rows, everyone, fed.rule, fed.trim, None, check)
     counts = tally({'malicious': [0, 0], 'honest': [0, 0]}, kept, bad)
     S = total.view(n_classes, -1)
     count = S[:, -1] * math.sqrt(2)  # the mean row's images per label
-    if (missing := (count < 0.5 / n).nonzero().flatten().tolist()):
+    if (missing := (count < 0.5 / len(everyone)).nonzero().flatten().tolist()):
         warnings.warn(f"the clients' combined sums hold no images of labels {missing}: the generator is not pulled towards any image of them")
-    mu = S / (math.sqrt(2) * count.clamp_min(0.5 / n))[:, None]
+    mu = S / (math.sqrt(2) * count.clamp_min(0.5 / len(everyone)))[:, None]
     G = seeded(lambda: make_gan(gan, shape, n_classes)[0], seed).to(dev).train()
     C = MeanEmbeddingCritic(fourier_frequencies(shape, fed.features, fed.bandwidth, seed, dev), mu)
     opt = torch.optim.Adam(G.parameters(), lr=lr, betas=betas)
@@ -697,8 +696,8 @@ def train_gan_embedding(data:Clients, # the clients, reached only through what t
         hist['critic_loss'].append(-math.sqrt(C.distance)); hist['generator_loss'].append(g_loss)
     if screened: warnings.warn(f'{screened} embedding sums returned by clients were not finite and were left out')
     finite_module(G, 'mean-embedding generator')
-    hist |= dict(guide=guide, seconds=time.perf_counter() - t0, client_steps={k: 1 for k in range(n)}, screened=screened,
-                 rejected=dict(critic=counts, guide=guide_counts), sample_rate={k: 1.0 for k in range(n)},  # one release of every client's sums
+    hist |= dict(guide=guide, seconds=time.perf_counter() - t0, client_steps={k: 1 for k in everyone}, screened=screened,
+                 rejected=dict(critic=counts, guide=guide_counts), sample_rate={k: 1.0 for k in everyone},  # one release of every client's sums
                  dp=dp, guide_dp=fed.guide_dp if fed.guide_rounds else None, guide_client_rounds=guide_rounds, client_sizes=list(data.sizes),
                  bytes_per_client_step=dict(down=0, up=4 * rows.shape[1]),
                  bytes_per_guide_client_round=4 * sum(p.numel() for p in guide.parameters()) if guide is not None else 0)
