@@ -7,7 +7,7 @@ __all__ = ['CRITIC_ATTACKS', 'RULES', 'RETRY_SEED_STEP', 'EMBEDDING_STEP', 'clie
            'flat_grad', 'client_critic_grads', 'dp_local_epoch', 'finite_rows', 'combine', 'LabelCheck',
            'combine_checked', 'FederatedCritic', 'tally', 'federated_guide', 'train_gan_federated', 'guide_confirms',
            'federated_generator', 'screen_digits', 'privacy_spent', 'fourier_frequencies', 'fourier_features',
-           'class_sums', 'MeanEmbeddingCritic', 'train_gan_embedding']
+           'class_sums', 'embedding_means', 'MeanEmbeddingCritic', 'train_gan_embedding']
 
 # %% ../nbs/03_wgan_gp_federated.ipynb #e1e296be
 import math, time, warnings
@@ -540,6 +540,7 @@ def _trained_generator(data, fed, iters, lr, n_critic, seed, gan, n_classes, cac
                   and not (k.startswith('guide_dp_') and fed.guide_dp_clip is None)  # or without the guide's DP,
                   and not (k in ('features', 'bandwidth', 'embed_batch') and not fed.features)}  # or with the network critic, the key is as before they existed
         if fed.dp_clip is not None and not fed.features: critic['dp_design'] = 'real term'  # not a generator of the first DP design, which clipped the whole loss
+        if fed.features: critic['targets'] = 'label means'  # not a generator of the first mean-embedding version, whose targets were the means over sqrt 2
         recipe = dict(kind='federated_wgan_gp_generator', version=6, clients=data.recipe(), critic=critic, iters=iters,
                       lr=lr, n_critic=n_critic, gan=gan, shape=list(shape), n_classes=n_classes, seed=seed, torch=str(torch.__version__))
         both = cached_module(cache_file('federated_generator', recipe), recipe, build, train, 'federated generator', meta=record)
@@ -638,6 +639,20 @@ def class_sums(x:torch.Tensor, y:torch.Tensor, # one client's images and labels
 
 EMBEDDING_STEP = -(1 << 40) # the step of a client's draws when it answers the mean-embedding critic (`client_seed`): apart from the critic's steps and the guide's rounds
 
+# %% ../nbs/03_wgan_gp_federated.ipynb #bb94fa74
+def embedding_means(total:torch.Tensor, # the clients' combined `class_sums` rows, flattened: `n_classes * (2D + 1)`
+                    n_classes:int,
+                    n_clients:int, # the clients combined: a label with less than half an image among them is missing
+                   ) -> torch.Tensor: # `n_classes x (2D + 1)`: each label's mean `fourier_features`, the targets of `MeanEmbeddingCritic`
+    "Each label's mean feature row from the combined `class_sums`: its sum over its image count, which the row's last entry holds (over sqrt 2); a label with no images is warned of."
+    S = total.view(n_classes, -1)
+    count = S[:, -1] * math.sqrt(2)  # the combined row's images per label
+    floor = 0.5 / n_clients
+    if (missing := (count < floor).nonzero().flatten().tolist()):
+        warnings.warn(f"the clients' combined sums hold no images of labels {missing}: the generator is not pulled towards any image of them")
+    return S / count.clamp_min(floor)[:, None]
+
+
 # %% ../nbs/03_wgan_gp_federated.ipynb #a172beb5
 class MeanEmbeddingCritic(nn.Module):
     "A critic linear in `fourier_features`, held at its optimum: `D(x, y) = phi(x) . (mu_y - m_y)`, `mu_y` the real images' mean features of label `y` and `m_y` the batch's (not differentiated); `-mean D` has the gradient of the squared MMD between real and generated images, label by label."
@@ -680,11 +695,7 @@ def train_gan_embedding(data:Clients, # the clients, reached only through what t
     check = LabelCheck(slice(0, rows.shape[1]), n_classes) if fed.label_check else None  # every entry is a label's
     total, kept, screened = combine_checked(rows, everyone, fed.rule, fed.trim, None, check)
     counts = tally({'malicious': [0, 0], 'honest': [0, 0]}, kept, bad)
-    S = total.view(n_classes, -1)
-    count = S[:, -1] * math.sqrt(2)  # the mean row's images per label
-    if (missing := (count < 0.5 / len(everyone)).nonzero().flatten().tolist()):
-        warnings.warn(f"the clients' combined sums hold no images of labels {missing}: the generator is not pulled towards any image of them")
-    mu = S / (math.sqrt(2) * count.clamp_min(0.5 / len(everyone)))[:, None]
+    mu = embedding_means(total, n_classes, len(everyone))
     G = seeded(lambda: make_gan(gan, shape, n_classes)[0], seed).to(dev).train()
     C = MeanEmbeddingCritic(fourier_frequencies(shape, fed.features, fed.bandwidth, seed, dev), mu)
     opt = torch.optim.Adam(G.parameters(), lr=lr, betas=betas)
