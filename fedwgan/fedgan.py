@@ -7,7 +7,7 @@ __all__ = ['CRITIC_ATTACKS', 'RULES', 'RETRY_SEED_STEP', 'EMBEDDING_STEP', 'clie
            'flat_grad', 'client_critic_grads', 'dp_local_epoch', 'finite_rows', 'combine', 'LabelCheck',
            'combine_checked', 'FederatedCritic', 'tally', 'federated_guide', 'train_gan_federated', 'guide_confirms',
            'federated_generator', 'screen_digits', 'privacy_spent', 'fourier_frequencies', 'fourier_features',
-           'class_sums', 'embedding_means', 'MeanEmbeddingCritic', 'train_gan_embedding']
+           'class_sums', 'label_counts', 'embedding_means', 'SumsCheck', 'MeanEmbeddingCritic', 'train_gan_embedding']
 
 # %% ../nbs/03_wgan_gp_federated.ipynb #e1e296be
 import math, time, warnings
@@ -327,7 +327,7 @@ def combine_checked(rows:torch.Tensor, # `K x P`: one client's gradient or updat
                     clients:list, # the `K` clients who sent them
                     rule:str='cosine', trim:float=0.25, # `combine`'s
                     ref:torch.Tensor|None=None, # `combine`'s reference direction
-                    check:LabelCheck|None=None, # the label check; None: none
+                    check:'LabelCheck|SumsCheck|None'=None, # the label check, called with the finite rows and their clients, saying which to keep; None: none
                    ) -> tuple[torch.Tensor, torch.Tensor, int]: # the combined `P` vector, `K` bools (the rows kept), and how many rows were not finite
     "`combine` by `rule` after leaving out the non-finite rows and the rows of clients whose label `check` fails."
     ok = finite_rows(rows)
@@ -352,7 +352,7 @@ class FederatedCritic:
     guide_clients:int = 10 # clients per guide round (one local epoch each)
     guide_weight:float = 0.5 # weight of the guide's cross-entropy in the generator loss
     screen:bool = False # keep only the generated validation digits the guide assigns to their label (`screen_digits`)
-    label_check:bool = False # reject the critic gradients and guide updates of clients whose label-conditional block disagrees with the others' class by class (`LabelCheck`)
+    label_check:bool = False # reject the critic gradients and guide updates of clients whose label-conditional block disagrees with the others' class by class (`LabelCheck`; the mean-embedding critic's sums: `SumsCheck`)
     guide_dp_clip:float|None = None # DP-SGD for the guide's local epochs (`dp_local_epoch`): per-sample clipping norm (None: plain SGD)
     guide_dp_noise:float = 1.0 # its noise multiplier
     guide_dp_batch:int = 64 # its batch size
@@ -541,6 +541,7 @@ def _trained_generator(data, fed, iters, lr, n_critic, seed, gan, n_classes, cac
                   and not (k in ('features', 'bandwidth', 'embed_batch') and not fed.features)}  # or with the network critic, the key is as before they existed
         if fed.dp_clip is not None and not fed.features: critic['dp_design'] = 'real term'  # not a generator of the first DP design, which clipped the whole loss
         if fed.features: critic['targets'] = 'label means'  # not a generator of the first mean-embedding version, whose targets were the means over sqrt 2
+        if fed.features and fed.label_check: critic['check'] = 'projections, refined'  # not one checked by the unit-block margins (`LabelCheck`), which missed liars on non-IID clients
         recipe = dict(kind='federated_wgan_gp_generator', version=6, clients=data.recipe(), critic=critic, iters=iters,
                       lr=lr, n_critic=n_critic, gan=gan, shape=list(shape), n_classes=n_classes, seed=seed, torch=str(torch.__version__))
         both = cached_module(cache_file('federated_generator', recipe), recipe, build, train, 'federated generator', meta=record)
@@ -639,18 +640,60 @@ def class_sums(x:torch.Tensor, y:torch.Tensor, # one client's images and labels
 
 EMBEDDING_STEP = -(1 << 40) # the step of a client's draws when it answers the mean-embedding critic (`client_seed`): apart from the critic's steps and the guide's rounds
 
+# %% ../nbs/03_wgan_gp_federated.ipynb #876af149
+def label_counts(sums:torch.Tensor, # `... x n_classes x (2D + 1)`: `class_sums` blocks, one client's or combined
+                ) -> torch.Tensor: # `... x n_classes`: the images each block adds (under DP, scaled by the clip and noised)
+    "The images each label's block of `class_sums` adds: its last entry, where every image's `fourier_features` row puts `1/sqrt 2`."
+    return sums[..., -1] * math.sqrt(2)
+
+
 # %% ../nbs/03_wgan_gp_federated.ipynb #bb94fa74
 def embedding_means(total:torch.Tensor, # the clients' combined `class_sums` rows, flattened: `n_classes * (2D + 1)`
                     n_classes:int,
                     n_clients:int, # the clients combined: a label with less than half an image among them is missing
                    ) -> torch.Tensor: # `n_classes x (2D + 1)`: each label's mean `fourier_features`, the targets of `MeanEmbeddingCritic`
-    "Each label's mean feature row from the combined `class_sums`: its sum over its image count, which the row's last entry holds (over sqrt 2); a label with no images is warned of."
+    "Each label's mean feature row from the combined `class_sums`: its sum over its image count (`label_counts`); a label with no images is warned of."
     S = total.view(n_classes, -1)
-    count = S[:, -1] * math.sqrt(2)  # the combined row's images per label
+    count = label_counts(S)  # the combined row's images per label
     floor = 0.5 / n_clients
     if (missing := (count < floor).nonzero().flatten().tolist()):
         warnings.warn(f"the clients' combined sums hold no images of labels {missing}: the generator is not pulled towards any image of them")
     return S / count.clamp_min(floor)[:, None]
+
+
+# %% ../nbs/03_wgan_gp_federated.ipynb #46771250
+class SumsCheck:
+    "The label check of the mean-embedding critic's `class_sums` rows: a row is kept where its label blocks, per image, project more on their own label's direction among the majority's means than on any other label's."
+    def __init__(self, n_classes:int,
+                 refine:int=2, # times the labels' means are estimated again from the rows whose margin is in the upper half
+                ):
+        check_setting('n_classes', n_classes, lambda v: v >= 2, 'an integer >= 2', int)
+        check_setting('refine', refine, lambda v: v >= 0, 'an integer >= 0', int)
+        self.n_classes, self.refine = n_classes, refine
+
+    def margins(self, rows:torch.Tensor, # `K x n_classes(2D + 1)`: the clients' `class_sums` rows, finite
+               ) -> torch.Tensor: # `K`: per image of each row, its blocks' projection on their own label's direction less that on the best other's
+        "Every row's margin against the labels' means of the rows in the upper half of the margins."
+        S = rows.reshape(len(rows), self.n_classes, -1)
+        n = label_counts(S)
+        counted = n.sum(1) > 0  # a row of negative count is no client's images: never a basis
+        basis = counted
+        for _ in range(self.refine + 1):
+            M = S[basis].sum(0) / n[basis].sum(0).clamp_min(1e-6)[:, None]  # every label's mean feature row over the basis
+            mu = M.mean(0)
+            U = (M - mu) / (M - mu).norm(dim=1, keepdim=True).clamp_min(1e-30)
+            P = torch.einsum('kcd,ed->kce', S - n[..., None] * mu, U)  # block c of row k on label e's direction
+            own = P.diagonal(dim1=1, dim2=2)
+            best_other = P.masked_fill(torch.eye(self.n_classes, dtype=torch.bool, device=P.device), -math.inf).amax(2)
+            m = (own - best_other).sum(1) / n.abs().sum(1).clamp_min(1)
+            basis = (m >= m.median()) & counted
+        return m
+
+    def __call__(self, rows:torch.Tensor, # `K x n_classes(2D + 1)`: the clients' rows, finite
+                 clients:list, # the `K` clients who sent them (`combine_checked`'s call; the check keeps no reputations)
+                ) -> torch.Tensor: # `K` bools: the rows kept
+        "Keep the rows whose margin is above zero."
+        return self.margins(rows) > 0
 
 
 # %% ../nbs/03_wgan_gp_federated.ipynb #a172beb5
@@ -692,7 +735,7 @@ def train_gan_embedding(data:Clients, # the clients, reached only through what t
     guide, guide_counts = federated_guide(data, fed, n_classes, seed, progress, guide_rounds) if fed.guide_rounds else (None, None)
     dp = None if fed.dp_clip is None else (fed.dp_clip, fed.dp_noise)
     rows, bad = data.embedding_sums(fed.features, fed.bandwidth, n_classes, everyone, seed, dp)
-    check = LabelCheck(slice(0, rows.shape[1]), n_classes) if fed.label_check else None  # every entry is a label's
+    check = SumsCheck(n_classes) if fed.label_check else None
     total, kept, screened = combine_checked(rows, everyone, fed.rule, fed.trim, None, check)
     counts = tally({'malicious': [0, 0], 'honest': [0, 0]}, kept, bad)
     mu = embedding_means(total, n_classes, len(everyone))
