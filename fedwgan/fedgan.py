@@ -11,6 +11,7 @@ __all__ = ['CRITIC_ATTACKS', 'RULES', 'RETRY_SEED_STEP', 'EMBEDDING_STEP', 'clie
 
 # %% ../nbs/03_wgan_gp_federated.ipynb #e1e296be
 import math, time, warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -327,7 +328,7 @@ def combine_checked(rows:torch.Tensor, # `K x P`: one client's gradient or updat
                     clients:list, # the `K` clients who sent them
                     rule:str='cosine', trim:float=0.25, # `combine`'s
                     ref:torch.Tensor|None=None, # `combine`'s reference direction
-                    check:'LabelCheck|SumsCheck|None'=None, # the label check, called with the finite rows and their clients, saying which to keep; None: none
+                    check:Callable|None=None, # the label check (`LabelCheck`, `SumsCheck`), called with the finite rows and their clients, saying which to keep; None: none
                    ) -> tuple[torch.Tensor, torch.Tensor, int]: # the combined `P` vector, `K` bools (the rows kept), and how many rows were not finite
     "`combine` by `rule` after leaving out the non-finite rows and the rows of clients whose label `check` fails."
     ok = finite_rows(rows)
