@@ -292,6 +292,13 @@ class LabelCheck:
         if found is None: raise ValueError(f'{type(model).__name__} has no 2-D parameter with n_classes={n_classes} rows: LabelCheck needs a label-conditional layer')
         return found
 
+    @staticmethod
+    def own_less_best_other(S:torch.Tensor, # `K x n_classes x n_classes`: row k's block c scored against class e
+                           ) -> torch.Tensor: # `K x n_classes`
+        "Each block's score against its own class less its best score against another class."
+        eye = torch.eye(S.shape[1], dtype=torch.bool, device=S.device)
+        return S.diagonal(dim1=1, dim2=2) - S.masked_fill(eye, -math.inf).amax(2)
+
     def margins(self, rows:torch.Tensor) -> torch.Tensor:
         "`K` margins: how much better each row's class blocks match the step's consensus of their own class than of the best other one, averaged over the classes the row holds."
         B = rows[:, self.block].reshape(len(rows), self.n_classes, -1)
@@ -302,10 +309,8 @@ class LabelCheck:
         unit = lambda v: v / v.norm(dim=-1, keepdim=True).clamp_min(1e-30)
         mu = M.mean(0)
         S = torch.einsum('kcd,ed->kce', unit(X - mu), unit(M - mu))  # row k's block c against the consensus of class e
-        own = S.diagonal(dim1=1, dim2=2)
-        best_other = S.masked_fill(torch.eye(self.n_classes, dtype=torch.bool, device=S.device), -2.0).amax(2)
         w = held.to(S.dtype)
-        return ((own - best_other) * w).sum(1) / w.sum(1).clamp_min(1)
+        return (LabelCheck.own_less_best_other(S) * w).sum(1) / w.sum(1).clamp_min(1)
 
     def __call__(self, rows:torch.Tensor, # `K x P`: the step's rows, finite
                  clients:list, # the `K` clients who sent them
@@ -684,9 +689,7 @@ class SumsCheck:
             mu = M.mean(0)
             U = (M - mu) / (M - mu).norm(dim=1, keepdim=True).clamp_min(1e-30)
             P = torch.einsum('kcd,ed->kce', S - n[..., None] * mu, U)  # block c of row k on label e's direction
-            own = P.diagonal(dim1=1, dim2=2)
-            best_other = P.masked_fill(torch.eye(self.n_classes, dtype=torch.bool, device=P.device), -math.inf).amax(2)
-            m = (own - best_other).sum(1) / n.abs().sum(1).clamp_min(1)
+            m = LabelCheck.own_less_best_other(P).sum(1) / n.abs().sum(1).clamp_min(1)
             basis = (m >= m.median()) & counted
         return m
 
