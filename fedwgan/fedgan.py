@@ -5,9 +5,10 @@
 # %% auto #0
 __all__ = ['CRITIC_ATTACKS', 'RULES', 'RETRY_SEED_STEP', 'EMBEDDING_STEP', 'client_seed', 'Clients', 'ClientData', 'dp_mean',
            'flat_grad', 'client_critic_grads', 'dp_local_epoch', 'finite_rows', 'combine', 'LabelCheck',
-           'combine_checked', 'FederatedCritic', 'tally', 'federated_guide', 'train_gan_federated', 'guide_confirms',
-           'federated_generator', 'screen_digits', 'privacy_spent', 'fourier_frequencies', 'fourier_features',
-           'class_sums', 'label_counts', 'embedding_means', 'SumsCheck', 'MeanEmbeddingCritic', 'train_gan_embedding']
+           'combine_checked', 'FederatedCritic', 'tally', 'federated_guide', 'training_record', 'train_gan_federated',
+           'guide_confirms', 'federated_generator', 'screen_digits', 'privacy_spent', 'fourier_frequencies',
+           'fourier_features', 'class_sums', 'label_counts', 'embedding_means', 'SumsCheck', 'MeanEmbeddingCritic',
+           'train_gan_embedding']
 
 # %% ../nbs/03_wgan_gp_federated.ipynb #e1e296be
 import math, time, warnings
@@ -441,6 +442,24 @@ def federated_guide(data:Clients, # the clients (`ClientData`: their data, and w
         w, ref = w + step, step if step.any() else ref
     return set_weights(model, w).eval().requires_grad_(False), counts
 
+# %% ../nbs/03_wgan_gp_federated.ipynb #trecord1
+def training_record(data:Clients, # the clients the generator was trained with
+                    fed:FederatedCritic, # how
+                    t0:float, # `time.perf_counter()` when the training began
+                    guide:nn.Module|None, # the guide (`federated_guide`); None without one
+                    guide_counts:dict|None, # what its combination rejected (`tally`)
+                    guide_rounds:dict, # client -> the guide rounds it took part in
+                    counts:dict, # what the critic's combination rejected (`tally`)
+                    screened:int, # the critic's rows left out as not finite
+                    **own, # what only the trainer knows: `client_steps`, `sample_rate`, `bytes_per_client_step`
+                   ) -> dict:
+    "The history a federated trainer returns beside its losses: what travelled, what was rejected, and what `privacy_spent` accounts."
+    return dict(guide=guide, seconds=time.perf_counter() - t0, screened=screened, rejected=dict(critic=counts, guide=guide_counts),
+                dp=None if fed.dp_clip is None else (fed.dp_clip, fed.dp_noise), guide_dp=fed.guide_dp if fed.guide_rounds else None,
+                guide_client_rounds=guide_rounds, client_sizes=list(data.sizes),
+                bytes_per_guide_client_round=4 * sum(p.numel() for p in guide.parameters()) if guide is not None else 0) | own
+
+
 # %% ../nbs/03_wgan_gp_federated.ipynb #fa9d2ef6
 def train_gan_federated(data:Clients, # the clients, reached only through what they return (`ClientData` in this process)
                         fed:FederatedCritic|None=None, # how the critic is trained (defaults: `FederatedCritic()`)
@@ -507,12 +526,9 @@ def train_gan_federated(data:Clients, # the clients, reached only through what t
     fake_bytes = 4 * n_classes * fed.fakes_per_class * math.prod(shape)
     if screened: warnings.warn(f'{screened} critic gradients returned by clients were not finite and were left out')
     finite_module(G, 'federated generator')
-    hist |= dict(guide=guide, seconds=time.perf_counter() - t0, client_steps=steps, screened=screened, rejected=dict(critic=counts, guide=guide_counts),
-                 sample_rate={k: fed.batch_size / s for k, s in enumerate(data.sizes)},
-                 dp=None if fed.dp_clip is None else (fed.dp_clip, fed.dp_noise),
-                 guide_dp=fed.guide_dp if fed.guide_rounds else None, guide_client_rounds=guide_rounds, client_sizes=list(data.sizes),
-                 bytes_per_client_step=dict(down=4 * n_params + fake_bytes, up=4 * n_params),
-                 bytes_per_guide_client_round=4 * sum(p.numel() for p in guide.parameters()) if guide is not None else 0)
+    hist |= training_record(data, fed, t0, guide, guide_counts, guide_rounds, counts, screened, client_steps=steps,
+                            sample_rate={k: fed.batch_size / s for k, s in enumerate(data.sizes)},
+                            bytes_per_client_step=dict(down=4 * n_params + fake_bytes, up=4 * n_params))
     return G.eval(), hist
 
 # %% ../nbs/03_wgan_gp_federated.ipynb #e2ec849e
@@ -754,9 +770,7 @@ def train_gan_embedding(data:Clients, # the clients, reached only through what t
         hist['critic_loss'].append(-math.sqrt(C.distance)); hist['generator_loss'].append(g_loss)
     if screened: warnings.warn(f'{screened} embedding sums returned by clients were not finite and were left out')
     finite_module(G, 'mean-embedding generator')
-    hist |= dict(guide=guide, seconds=time.perf_counter() - t0, client_steps={k: 1 for k in everyone}, screened=screened,
-                 rejected=dict(critic=counts, guide=guide_counts), sample_rate={k: 1.0 for k in everyone},  # one release of every client's sums
-                 dp=dp, guide_dp=fed.guide_dp if fed.guide_rounds else None, guide_client_rounds=guide_rounds, client_sizes=list(data.sizes),
-                 bytes_per_client_step=dict(down=0, up=4 * rows.shape[1]),
-                 bytes_per_guide_client_round=4 * sum(p.numel() for p in guide.parameters()) if guide is not None else 0)
+    hist |= training_record(data, fed, t0, guide, guide_counts, guide_rounds, counts, screened, client_steps={k: 1 for k in everyone},
+                            sample_rate={k: 1.0 for k in everyone},  # one release of every client's sums
+                            bytes_per_client_step=dict(down=0, up=4 * rows.shape[1]))
     return G.eval(), hist
