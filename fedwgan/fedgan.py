@@ -403,6 +403,11 @@ class FederatedCritic:
             raise ValueError(f'guide_dp_clip={self.guide_dp_clip} without dp_clip: the critic\'s gradients would not be private; set dp_clip too')
 
     @property
+    def critic_dp(self) -> tuple|None:
+        "The critic's DP `(clip, noise multiplier)`, as `Clients.critic_grads` and `Clients.embedding_sums` take it; None without."
+        return None if self.dp_clip is None else (self.dp_clip, self.dp_noise)
+
+    @property
     def guide_dp(self) -> tuple|None:
         "The guide's DP-SGD `(clip, noise multiplier, batch size, learning rate)`, as `Clients.guide_updates` takes it; None without."
         return None if self.guide_dp_clip is None else (self.guide_dp_clip, self.guide_dp_noise, self.guide_dp_batch, self.guide_dp_lr)
@@ -455,7 +460,7 @@ def training_record(data:Clients, # the clients the generator was trained with
                    ) -> dict:
     "The history a federated trainer returns beside its losses: what travelled, what was rejected, and what `privacy_spent` accounts."
     return dict(guide=guide, seconds=time.perf_counter() - t0, screened=screened, rejected=dict(critic=counts, guide=guide_counts),
-                dp=None if fed.dp_clip is None else (fed.dp_clip, fed.dp_noise), guide_dp=fed.guide_dp if fed.guide_rounds else None,
+                dp=fed.critic_dp, guide_dp=fed.guide_dp if fed.guide_rounds else None,
                 guide_client_rounds=guide_rounds, client_sizes=list(data.sizes),
                 bytes_per_guide_client_round=4 * sum(p.numel() for p in guide.parameters()) if guide is not None else 0) | own
 
@@ -502,7 +507,7 @@ def train_gan_federated(data:Clients, # the clients, reached only through what t
                 yf = torch.arange(n_classes, device=dev).repeat_interleave(fed.fakes_per_class)
                 fakes = G(torch.randn(len(yf), G.nz, generator=rng).to(dev), yf).view(n_classes, fed.fakes_per_class, *shape)
             rows, bad = data.critic_grads(C, fakes, clients, lam, fed.batch_size, seed, it * n_critic + c,
-                                          None if fed.dp_clip is None else (fed.dp_clip, fed.dp_noise))
+                                          fed.critic_dp)
             for k in clients: steps[k] += 1
             real_grad, kept, not_finite = combine_checked(rows, clients, fed.rule, fed.trim, ref, check)
             screened += not_finite
@@ -753,8 +758,7 @@ def train_gan_embedding(data:Clients, # the clients, reached only through what t
     t0 = time.perf_counter()
     guide_rounds = {k: 0 for k in everyone}
     guide, guide_counts = federated_guide(data, fed, n_classes, seed, progress, guide_rounds) if fed.guide_rounds else (None, None)
-    dp = None if fed.dp_clip is None else (fed.dp_clip, fed.dp_noise)
-    rows, bad = data.embedding_sums(fed.features, fed.bandwidth, n_classes, everyone, seed, dp)
+    rows, bad = data.embedding_sums(fed.features, fed.bandwidth, n_classes, everyone, seed, fed.critic_dp)
     check = SumsCheck(n_classes) if fed.label_check else None
     total, kept, screened = combine_checked(rows, everyone, fed.rule, fed.trim, None, check)
     counts = tally({'malicious': [0, 0], 'honest': [0, 0]}, kept, bad)
