@@ -618,7 +618,7 @@ def multiplicity(updates:torch.Tensor, # `K x P` updates `w_i - w_global`
 # %% ../nbs/04_filtering.ipynb #5b4e574c
 @dataclass
 class AnchoredFilter(WGANGPFilter):
-    "The WGAN-GP defense anchored on the generator: trust by direction to the server's update on generated digits, the validation test, norms bounded by the server update's, near-identical updates counted once."
+    "The WGAN-GP defense anchored on the generator: trust by direction to the server's update on generated digits, the validation test, norms bounded by the server update's, near-identical updates counted once, and optional server momentum and a direction test that remembers the last step."
     rule:str = 'global_floor' # the validation test's rule (`RULES`), with `params`
     trust:bool = True # the direction test: reject an update at a cosine <= 0 to the server update
     validate:bool = True # the validation test on the generated digits
@@ -627,17 +627,21 @@ class AnchoredFilter(WGANGPFilter):
     weight:str = 'count' # 'count' (sample counts, as FedAvg) or 'trust' (sample counts times the cosine to the server update, as FLTrust)
     power:float = 2.0 # `multiplicity`'s power
     server_lr:float = 0.1 # the server update: one epoch of SGD on the generated digits, batch 10, at this rate
+    momentum:float = 0.0 # server momentum in [0, 1): the step applied is the round's average plus this times the last round's step (0: none)
+    history:bool = False # the direction test's reference is the server update plus the server's last step, each at unit length (`reference_update`)
     name = 'wgan_gp_anchor'
     cost = 1.3
 
     def __post_init__(self):
         super().__post_init__()
-        for f in ('trust', 'validate', 'bound', 'collusion'): check_setting(f, getattr(self, f), None, 'true or false', bool)
+        for f in ('trust', 'validate', 'bound', 'collusion', 'history'): check_setting(f, getattr(self, f), None, 'true or false', bool)
         check_setting('weight', self.weight, lambda v: v in ('count', 'trust'), "'count' or 'trust'", str)
         check_setting('power', self.power, lambda v: v > 0, 'a positive number', float)
         check_setting('server_lr', self.server_lr, lambda v: 0 < v <= 10, 'a number in (0, 10]', float)
+        check_setting('momentum', self.momentum, lambda v: 0 <= v < 1, 'a number in [0, 1)', float)
         if self.weight == 'trust' and not self.trust: raise ValueError("weight='trust' weighs by the direction test's cosine: set trust=True, or weight='count'")
-        self._server = (None, None)
+        if self.history and not self.trust: raise ValueError("history=True changes the direction test's reference: set trust=True, or history=False")
+        self._server, self.velocity = (None, None), None  # the server update and its global model; the last step applied
 
     def server_update(self, w_global:torch.Tensor) -> torch.Tensor:
         "The server's own update: `w_global` trained one epoch on the generated digits (kept for the round: simulations repeat it)."
@@ -647,34 +651,55 @@ class AnchoredFilter(WGANGPFilter):
             self._server = key, local_train(self.model, w_global, [(self.x, self.y)], 1, 10, self.server_lr, self.seed, method='loop')[0][0] - w_global  # one client: the loop is faster
         return self._server[1]
 
-    def reference_update(self, w_global): return self.server_update(w_global)
+    def reference_update(self, w_global:torch.Tensor) -> torch.Tensor:
+        "What the direction test measures an update against: the server update; with `history` and a last step, the two at unit length summed, at the server update's length."
+        g0 = self.server_update(w_global)
+        if not self.history or self.velocity is None: return g0
+        r = F.normalize(g0.double(), dim=0) + F.normalize(self.velocity.double(), dim=0)
+        return (r * (g0.double().norm() / r.norm().clamp_min(1e-30))).to(g0.dtype)
 
     def aggregate(self, w_global, rows, counts, idx):
         n = len(idx)
         keep, reasons, table, notes = self.judge(w_global, rows, idx) if self.validate else (torch.ones(n, dtype=torch.bool, device=idx.device), {}, {}, [])
         g0 = self.server_update(w_global).double()
         if not torch.isfinite(g0).all():
+            self.velocity = None
             return w_global.clone(), Decision([], dict(sorted(reasons.items())), {}, table, notes + [
                 f'the server update on the generated digits is not finite (server_lr={self.server_lr:g} is too large): the global model was kept'])
-        d = (rows[idx] - w_global).double()
-        cos, norm = F.cosine_similarity(d, g0[None], dim=1), d.norm(dim=1)
+        d, what = (rows[idx] - w_global).double(), 'the server update' + (' and last step' if self.history and self.velocity is not None else '')
+        cos, norm = F.cosine_similarity(d, self.reference_update(w_global).double()[None], dim=1), d.norm(dim=1)
         if self.trust:
             for j in (cos <= 0).nonzero().flatten().tolist():
-                i = int(idx[j]); reasons[i] = '; '.join(filter(None, [reasons.get(i), f'cosine to the server update {cos[j]:.2f} <= 0']))
+                i = int(idx[j]); reasons[i] = '; '.join(filter(None, [reasons.get(i), f'cosine to {what} {cos[j]:.2f} <= 0']))
             keep = keep & (cos > 0).to(keep.device)
         table |= {k: [None] * len(rows) for k in ('cosine', 'norm', 'multiplicity')}
         for j, i in enumerate(idx.tolist()): table['cosine'][i], table['norm'][i] = cos[j].item(), norm[j].item()
         table['server_norm'] = g0.norm().item()
         kept = idx[keep]
-        if len(kept) == 0: return w_global.clone(), Decision([], dict(sorted(reasons.items())), {}, table, notes + ['every update was rejected: the global model was kept'])
+        if len(kept) == 0:
+            self.velocity = None
+            return w_global.clone(), Decision([], dict(sorted(reasons.items())), {}, table, notes + ['every update was rejected: the global model was kept'])
         dk, wts = d[keep], counts[kept].double() * (cos[keep] if self.weight == 'trust' else 1)
         if self.bound: dk = dk * (g0.norm() / norm[keep].clamp_min(1e-30)).clamp(max=1)[:, None]
         if self.collusion:
             m = multiplicity(dk, self.power)
             wts = wts / m
             for j, i in enumerate(kept.tolist()): table['multiplicity'][i] = m[j].item()
-        w = (w_global.double() + (wts[:, None] * dk).sum(0) / wts.sum()).to(w_global.dtype)
-        return w, Decision(kept.tolist(), dict(sorted(reasons.items())), {}, table, notes)
+        step = (wts[:, None] * dk).sum(0) / wts.sum()
+        if self.momentum and self.velocity is not None: step = step + self.momentum * self.velocity
+        if self.momentum or self.history: self.velocity = step
+        return (w_global.double() + step).to(w_global.dtype), Decision(kept.tolist(), dict(sorted(reasons.items())), {}, table, notes)
+
+    def simulate(self, w_global, rows, counts):
+        saved = self.velocity
+        try: return self(w_global, rows, counts)
+        finally: self.velocity = saved
+
+    def state_dict(self): return {} if self.velocity is None else {'velocity': self.velocity}
+
+    def load_state_dict(self, state):
+        if state and set(state) != {'velocity'}: raise ValueError(f'the saved state of {self.name!r} holds {", ".join(state)}, not its velocity: it belongs to another defense')
+        self.velocity = state.get('velocity')
 
 
 # %% ../nbs/04_filtering.ipynb #a841206b
