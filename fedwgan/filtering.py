@@ -6,8 +6,8 @@
 __all__ = ['SCORE_METHODS', 'RULES', 'GENERATOR_SETTINGS', 'DEFENSES', 'Scores', 'score_models', 'threshold', 'robust_spread',
            'relative_bar', 'relative', 'kmeans', 'global_floor', 'check_rule', 'krum_scores', 'MultiKrum', 'Krum',
            'Median', 'TrimmedMean', 'fltrust_aggregate', 'FLTrust', 'chance_note', 'Filter', 'ShareFilter',
-           'WGANGPFilter', 'DataFreeFilter', 'update_outliers', 'centered_clip', 'GuardedFilter', 'multiplicity',
-           'AnchoredFilter', 'build_defense', 'make_defense']
+           'WGANGPFilter', 'DataFreeFilter', 'update_outliers', 'centered_clip', 'RemembersStep', 'GuardedFilter',
+           'multiplicity', 'AnchoredFilter', 'build_defense', 'make_defense']
 
 # %% ../nbs/04_filtering.ipynb #f90ad73d
 import copy, inspect, math
@@ -535,9 +535,28 @@ def centered_clip(updates:torch.Tensor, # `K x P` the survivors' updates `w_i - 
         v = v + fedavg(diff * (tau / dist.clamp_min(1e-12)).clamp(max=1)[:, None], counts)
     return v
 
+# %% ../nbs/04_filtering.ipynb #remstep2
+class RemembersStep:
+    "A defense that keeps one tensor between rounds, the attribute named by `memory` (None before its first step): `simulate` leaves it, `state_dict` carries it."
+    memory = 'last_step' # the attribute, and the key of the saved state
+
+    def simulate(self, w_global, rows, counts):
+        saved = getattr(self, self.memory)
+        try: return self(w_global, rows, counts)
+        finally: setattr(self, self.memory, saved)
+
+    def state_dict(self):
+        v = getattr(self, self.memory)
+        return {} if v is None else {self.memory: v}
+
+    def load_state_dict(self, state):
+        if state and set(state) != {self.memory}:
+            raise ValueError(f'the saved state of {self.name!r} holds {", ".join(state)}, not its {self.memory}: it belongs to another defense')
+        setattr(self, self.memory, state.get(self.memory))
+
 # %% ../nbs/04_filtering.ipynb #09f26659
 @dataclass
-class GuardedFilter(WGANGPFilter):
+class GuardedFilter(RemembersStep, WGANGPFilter):
     "The WGAN-GP filter strengthened: validation test, update-space test, and centered clipping of the survivors with server momentum."
     validate:bool = True # the validation test on the generated digits (the WGAN-GP filter's)
     update_check:bool = True # the update-space test (`update_outliers`)
@@ -548,6 +567,7 @@ class GuardedFilter(WGANGPFilter):
     clip_factor:float = 2.0 # see `centered_clip`
     clip_iters:int = 3
     name = 'wgan_gp_guard'
+    memory = 'momentum'
     cost = 1.2
 
     def __post_init__(self):
@@ -595,17 +615,6 @@ class GuardedFilter(WGANGPFilter):
 
     def reference_update(self, w_global): return self.server_update(w_global)
 
-    def simulate(self, w_global, rows, counts):
-        saved = self.momentum
-        try: return self(w_global, rows, counts)
-        finally: self.momentum = saved
-
-    def state_dict(self): return {} if self.momentum is None else {'momentum': self.momentum}
-
-    def load_state_dict(self, state):
-        if state and set(state) != {'momentum'}: raise ValueError(f'the saved state of {self.name!r} holds {", ".join(state)}, not its momentum: it belongs to another defense')
-        self.momentum = state.get('momentum')
-
 # %% ../nbs/04_filtering.ipynb #d216656b
 def multiplicity(updates:torch.Tensor, # `K x P` updates `w_i - w_global`
                  power:float=2.0, # how fast similarity counts: cosines are raised to this power
@@ -617,7 +626,7 @@ def multiplicity(updates:torch.Tensor, # `K x P` updates `w_i - w_global`
 
 # %% ../nbs/04_filtering.ipynb #5b4e574c
 @dataclass
-class AnchoredFilter(WGANGPFilter):
+class AnchoredFilter(RemembersStep, WGANGPFilter):
     "The WGAN-GP defense anchored on the generator: trust by direction to the server's update on generated digits, the validation test, norms bounded by the server update's, near-identical updates counted once, and optional server momentum and a direction test that remembers the last step."
     rule:str = 'global_floor' # the validation test's rule (`RULES`), with `params`
     trust:bool = True # the direction test: reject an update at a cosine <= 0 to the server update
@@ -630,6 +639,7 @@ class AnchoredFilter(WGANGPFilter):
     momentum:float = 0.0 # server momentum in [0, 1): the step applied is the round's average plus this times the last round's step (0: none)
     history:bool = False # the direction test's reference is the server update plus the server's last step, each at unit length (`reference_update`)
     name = 'wgan_gp_anchor'
+    memory = 'velocity'
     cost = 1.3
 
     def __post_init__(self):
@@ -689,17 +699,6 @@ class AnchoredFilter(WGANGPFilter):
         if self.momentum and self.velocity is not None: step = step + self.momentum * self.velocity
         if self.momentum or self.history: self.velocity = step
         return (w_global.double() + step).to(w_global.dtype), Decision(kept.tolist(), dict(sorted(reasons.items())), {}, table, notes)
-
-    def simulate(self, w_global, rows, counts):
-        saved = self.velocity
-        try: return self(w_global, rows, counts)
-        finally: self.velocity = saved
-
-    def state_dict(self): return {} if self.velocity is None else {'velocity': self.velocity}
-
-    def load_state_dict(self, state):
-        if state and set(state) != {'velocity'}: raise ValueError(f'the saved state of {self.name!r} holds {", ".join(state)}, not its velocity: it belongs to another defense')
-        self.velocity = state.get('velocity')
 
 
 # %% ../nbs/04_filtering.ipynb #a841206b
