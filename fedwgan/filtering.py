@@ -537,22 +537,22 @@ def centered_clip(updates:torch.Tensor, # `K x P` the survivors' updates `w_i - 
 
 # %% ../nbs/04_filtering.ipynb #remstep2
 class RemembersStep:
-    "A defense that keeps one tensor between rounds, the attribute named by `memory` (None before its first step): `simulate` leaves it, `state_dict` carries it."
-    memory = 'last_step' # the attribute, and the key of the saved state
+    "A defense that keeps tensors between rounds, the attributes named in `memory` (each None until set): `simulate` leaves them, `state_dict` carries them."
+    memory = ('last_step',) # the attributes, and the keys of the saved state
 
     def simulate(self, w_global, rows, counts):
-        saved = getattr(self, self.memory)
+        saved = [getattr(self, k) for k in self.memory]
         try: return self(w_global, rows, counts)
-        finally: setattr(self, self.memory, saved)
+        finally:
+            for k, v in zip(self.memory, saved): setattr(self, k, v)
 
     def state_dict(self):
-        v = getattr(self, self.memory)
-        return {} if v is None else {self.memory: v}
+        return {k: getattr(self, k) for k in self.memory if getattr(self, k) is not None}
 
     def load_state_dict(self, state):
-        if state and set(state) != {self.memory}:
-            raise ValueError(f'the saved state of {self.name!r} holds {", ".join(state)}, not its {self.memory}: it belongs to another defense')
-        setattr(self, self.memory, state.get(self.memory))
+        if not set(state) <= set(self.memory):
+            raise ValueError(f'the saved state of {self.name!r} holds {", ".join(state)}, not its {" and ".join(self.memory)}: it belongs to another defense')
+        for k in self.memory: setattr(self, k, state.get(k))
 
 # %% ../nbs/04_filtering.ipynb #09f26659
 @dataclass
@@ -567,7 +567,7 @@ class GuardedFilter(RemembersStep, WGANGPFilter):
     clip_factor:float = 2.0 # see `centered_clip`
     clip_iters:int = 3
     name = 'wgan_gp_guard'
-    memory = 'momentum'
+    memory = ('momentum',)
     cost = 1.2
 
     def __post_init__(self):
@@ -627,7 +627,7 @@ def multiplicity(updates:torch.Tensor, # `K x P` updates `w_i - w_global`
 # %% ../nbs/04_filtering.ipynb #5b4e574c
 @dataclass
 class AnchoredFilter(RemembersStep, WGANGPFilter):
-    "The WGAN-GP defense anchored on the generator: trust by direction to the server's update on generated digits, the validation test, norms bounded by the server update's, near-identical updates counted once, and optional server momentum and a direction test that remembers the last step."
+    "The WGAN-GP defense anchored on the generator: trust by direction to the server's update on generated digits, the validation test, norms bounded by the server update's, near-identical updates counted once, and optional server momentum, a norm bound that follows the kept updates' lengths down, and a direction test that remembers the last step."
     rule:str = 'global_floor' # the validation test's rule (`RULES`), with `params`
     trust:bool = True # the direction test: reject an update at a cosine <= 0 to the server update
     validate:bool = True # the validation test on the generated digits
@@ -638,8 +638,9 @@ class AnchoredFilter(RemembersStep, WGANGPFilter):
     server_lr:float = 0.1 # the server update: one epoch of SGD on the generated digits, batch 10, at this rate
     momentum:float = 0.0 # server momentum in [0, 1): the step applied is the round's average plus this times the last round's step (0: none)
     history:bool = False # the direction test's reference is the server update plus the server's last step, each at unit length (`reference_update`)
+    quantile:float|None = None # with `bound`: the bound is the smaller of the server update's length and this quantile of the lengths of the updates kept in the last round that kept any (None: the server update's alone)
     name = 'wgan_gp_anchor'
-    memory = 'velocity'
+    memory = ('velocity', 'lengths')
     cost = 1.3
 
     def __post_init__(self):
@@ -649,9 +650,11 @@ class AnchoredFilter(RemembersStep, WGANGPFilter):
         check_setting('power', self.power, lambda v: v > 0, 'a positive number', float)
         check_setting('server_lr', self.server_lr, lambda v: 0 < v <= 10, 'a number in (0, 10]', float)
         check_setting('momentum', self.momentum, lambda v: 0 <= v < 1, 'a number in [0, 1)', float)
+        check_setting('quantile', self.quantile, lambda v: 0 < v <= 1, 'a number in (0, 1], or None', float, optional=True)
         if self.weight == 'trust' and not self.trust: raise ValueError("weight='trust' weighs by the direction test's cosine: set trust=True, or weight='count'")
         if self.history and not self.trust: raise ValueError("history=True changes the direction test's reference: set trust=True, or history=False")
-        self._server, self.velocity = (None, None), None  # the server update and its global model; the last step applied
+        if self.quantile is not None and not self.bound: raise ValueError("quantile sets the norm bound: set bound=True, or quantile=None")
+        self._server, self.velocity, self.lengths = (None, None), None, None  # the server update and its global model; the last step applied; the last kept updates' lengths
 
     def server_update(self, w_global:torch.Tensor) -> torch.Tensor:
         "The server's own update: `w_global` trained one epoch on the generated digits (kept for the round: simulations repeat it)."
@@ -690,7 +693,9 @@ class AnchoredFilter(RemembersStep, WGANGPFilter):
             self.velocity = None
             return w_global.clone(), Decision([], dict(sorted(reasons.items())), {}, table, notes + ['every update was rejected: the global model was kept'])
         dk, wts = d[keep], counts[kept].double() * (cos[keep] if self.weight == 'trust' else 1)
-        if self.bound: dk = dk * (g0.norm() / norm[keep].clamp_min(1e-30)).clamp(max=1)[:, None]
+        if self.bound:
+            cap = g0.norm() if self.quantile is None or self.lengths is None else torch.minimum(g0.norm(), self.lengths.quantile(self.quantile))
+            dk, table['bound'] = dk * (cap / norm[keep].clamp_min(1e-30)).clamp(max=1)[:, None], cap.item()
         if self.collusion:
             m = multiplicity(dk, self.power)
             wts = wts / m
@@ -698,6 +703,7 @@ class AnchoredFilter(RemembersStep, WGANGPFilter):
         step = (wts[:, None] * dk).sum(0) / wts.sum()
         if self.momentum and self.velocity is not None: step = step + self.momentum * self.velocity
         if self.momentum or self.history: self.velocity = step
+        if self.quantile is not None: self.lengths = norm[keep]
         return (w_global.double() + step).to(w_global.dtype), Decision(kept.tolist(), dict(sorted(reasons.items())), {}, table, notes)
 
 
