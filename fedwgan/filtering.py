@@ -627,7 +627,7 @@ def multiplicity(updates:torch.Tensor, # `K x P` updates `w_i - w_global`
 # %% ../nbs/04_filtering.ipynb #5b4e574c
 @dataclass
 class AnchoredFilter(RemembersStep, WGANGPFilter):
-    "The WGAN-GP defense anchored on the generator: trust by direction to the server's update on generated digits, the validation test, norms bounded by the server update's, near-identical updates counted once, and optional server momentum, a norm bound that follows the kept updates' lengths down, and a direction test that remembers the last step."
+    "The WGAN-GP defense anchored on the generator: trust by direction to the server's update on generated digits, the validation test, norms bounded by the server update's, near-identical updates counted once, and optional server momentum, a norm bound that follows the kept updates' lengths down, a check of the step on the generated digits, and a direction test that remembers the last step."
     rule:str = 'global_floor' # the validation test's rule (`RULES`), with `params`
     trust:bool = True # the direction test: reject an update at a cosine <= 0 to the server update
     validate:bool = True # the validation test on the generated digits
@@ -639,6 +639,7 @@ class AnchoredFilter(RemembersStep, WGANGPFilter):
     momentum:float = 0.0 # server momentum in [0, 1): the step applied is the round's average plus this times the last round's step (0: none)
     history:bool = False # the direction test's reference is the server update plus the server's last step, each at unit length (`reference_update`)
     quantile:float|None = None # with `bound`: the bound is the smaller of the server update's length and this quantile of the lengths of the updates kept in the last round that kept any (None: the server update's alone)
+    max_drop:float|None = None # the step check: the round's step is refused (the global model kept) if it lowers the accuracy on the generated digits by more than this (None: no check)
     name = 'wgan_gp_anchor'
     memory = ('velocity', 'lengths')
     cost = 1.3
@@ -651,6 +652,7 @@ class AnchoredFilter(RemembersStep, WGANGPFilter):
         check_setting('server_lr', self.server_lr, lambda v: 0 < v <= 10, 'a number in (0, 10]', float)
         check_setting('momentum', self.momentum, lambda v: 0 <= v < 1, 'a number in [0, 1)', float)
         check_setting('quantile', self.quantile, lambda v: 0 < v <= 1, 'a number in (0, 1], or None', float, optional=True)
+        check_setting('max_drop', self.max_drop, lambda v: 0 <= v < 1, 'a number in [0, 1), or None', float, optional=True)
         if self.weight == 'trust' and not self.trust: raise ValueError("weight='trust' weighs by the direction test's cosine: set trust=True, or weight='count'")
         if self.history and not self.trust: raise ValueError("history=True changes the direction test's reference: set trust=True, or history=False")
         if self.quantile is not None and not self.bound: raise ValueError("quantile sets the norm bound: set bound=True, or quantile=None")
@@ -702,9 +704,16 @@ class AnchoredFilter(RemembersStep, WGANGPFilter):
             for j, i in enumerate(kept.tolist()): table['multiplicity'][i] = m[j].item()
         step = (wts[:, None] * dk).sum(0) / wts.sum()
         if self.momentum and self.velocity is not None: step = step + self.momentum * self.velocity
+        w = (w_global.double() + step).to(w_global.dtype)
+        if self.max_drop is not None:
+            before, after = self.score(torch.stack([w_global, w])).accuracy.tolist()
+            table['step_accuracy'] = [before, after]
+            if before - after > self.max_drop:
+                why = f'the step was refused: it lowers the accuracy on the generated digits from {percent(before)} to {percent(after)}, by more than max_drop={self.max_drop:g}'
+                return w_global.clone(), Decision([], dict(sorted((reasons | {i: why for i in kept.tolist()}).items())), {}, table, notes + [why + ': the global model was kept'])
         if self.momentum or self.history: self.velocity = step
         if self.quantile is not None: self.lengths = norm[keep]
-        return (w_global.double() + step).to(w_global.dtype), Decision(kept.tolist(), dict(sorted(reasons.items())), {}, table, notes)
+        return w, Decision(kept.tolist(), dict(sorted(reasons.items())), {}, table, notes)
 
 
 # %% ../nbs/04_filtering.ipynb #a841206b
