@@ -639,7 +639,8 @@ class AnchoredFilter(RemembersStep, WGANGPFilter):
     momentum:float = 0.0 # server momentum in [0, 1): the step applied is the round's average plus this times the last round's step (0: none)
     history:bool = False # the direction test's reference is the server update plus the server's last step, each at unit length (`reference_update`)
     quantile:float|None = None # with `bound`: the bound is the smaller of the server update's length and this quantile of the lengths of the updates kept in the last round that kept any (None: the server update's alone)
-    max_drop:float|None = None # the step check: the round's step is refused (the global model kept) if it lowers the accuracy on the generated digits by more than this (None: no check)
+    max_drop:float|None = None # the step check: a step that lowers the accuracy on the generated digits by more than this is halved, up to `halvings` times, then refused (None: no check)
+    halvings:int = 3 # the step check's halvings before it refuses the step
     name = 'wgan_gp_anchor'
     memory = ('velocity', 'lengths')
     cost = 1.3
@@ -653,6 +654,7 @@ class AnchoredFilter(RemembersStep, WGANGPFilter):
         check_setting('momentum', self.momentum, lambda v: 0 <= v < 1, 'a number in [0, 1)', float)
         check_setting('quantile', self.quantile, lambda v: 0 < v <= 1, 'a number in (0, 1], or None', float, optional=True)
         check_setting('max_drop', self.max_drop, lambda v: 0 <= v < 1, 'a number in [0, 1), or None', float, optional=True)
+        check_setting('halvings', self.halvings, lambda v: 0 <= v <= 20, 'an integer in 0..20', int)
         if self.weight == 'trust' and not self.trust: raise ValueError("weight='trust' weighs by the direction test's cosine: set trust=True, or weight='count'")
         if self.history and not self.trust: raise ValueError("history=True changes the direction test's reference: set trust=True, or history=False")
         if self.quantile is not None and not self.bound: raise ValueError("quantile sets the norm bound: set bound=True, or quantile=None")
@@ -672,6 +674,19 @@ class AnchoredFilter(RemembersStep, WGANGPFilter):
         if not self.history or self.velocity is None: return g0
         r = F.normalize(g0.double(), dim=0) + F.normalize(self.velocity.double(), dim=0)
         return (r * (g0.double().norm() / r.norm().clamp_min(1e-30))).to(g0.dtype)
+
+    def check_step(self, w_global:torch.Tensor, step:torch.Tensor, table:dict, notes:list[str]):
+        "The step check: `step`, halved until it lowers the accuracy on the generated digits by at most `max_drop`, or None where `halvings` do not do; the notes say which."
+        scale, drops = 1.0, []
+        for h in range(self.halvings + 1):
+            before, after = self.score(torch.stack([w_global, (w_global.double() + scale * step).to(w_global.dtype)])).accuracy.tolist()
+            table['step_accuracy'] = [before, after]
+            if before - after <= self.max_drop:
+                return scale * step, notes + ([f'the step was halved {h} time(s): at full length it lowers the accuracy on the generated digits by '
+                                               f'{", then ".join(drops)}, more than max_drop={self.max_drop:g}'] if h else [])
+            drops.append(f'{100 * (before - after):.1f} points'); scale /= 2
+        return None, notes + [f'the step was refused: halved {self.halvings} time(s), it lowers the accuracy on the generated digits by '
+                              f'{", then ".join(drops)}, more than max_drop={self.max_drop:g}: the global model was kept']
 
     def aggregate(self, w_global, rows, counts, idx):
         n = len(idx)
@@ -704,13 +719,12 @@ class AnchoredFilter(RemembersStep, WGANGPFilter):
             for j, i in enumerate(kept.tolist()): table['multiplicity'][i] = m[j].item()
         step = (wts[:, None] * dk).sum(0) / wts.sum()
         if self.momentum and self.velocity is not None: step = step + self.momentum * self.velocity
-        w = (w_global.double() + step).to(w_global.dtype)
         if self.max_drop is not None:
-            before, after = self.score(torch.stack([w_global, w])).accuracy.tolist()
-            table['step_accuracy'] = [before, after]
-            if before - after > self.max_drop:
-                why = f'the step was refused: it lowers the accuracy on the generated digits from {percent(before)} to {percent(after)}, by more than max_drop={self.max_drop:g}'
-                return w_global.clone(), Decision([], dict(sorted((reasons | {i: why for i in kept.tolist()}).items())), {}, table, notes + [why + ': the global model was kept'])
+            step, notes = self.check_step(w_global, step, table, notes)
+            if step is None:
+                why = notes[-1].split(':')[0]
+                return w_global.clone(), Decision([], dict(sorted((reasons | {i: why for i in kept.tolist()}).items())), {}, table, notes)
+        w = (w_global.double() + step).to(w_global.dtype)
         if self.momentum or self.history: self.velocity = step
         if self.quantile is not None: self.lengths = norm[keep]
         return w, Decision(kept.tolist(), dict(sorted(reasons.items())), {}, table, notes)

@@ -53,7 +53,7 @@ def test_threshold_outside_0_1(value):
     ('wgan_gp_anchor', dict(server_lr=math.inf)), ('wgan_gp_anchor', dict(fraction=0)), ('wgan_gp_anchor', dict(fraction=1.5)),
     ('wgan_gp_anchor', dict(collusion=1)), ('wgan_gp_anchor', dict(momentum=-0.1)), ('wgan_gp_anchor', dict(momentum=1.0)),
     ('wgan_gp_anchor', dict(history='yes')), ('wgan_gp_anchor', dict(quantile=0)), ('wgan_gp_anchor', dict(quantile=1.5)),
-    ('wgan_gp_anchor', dict(quantile='0.25')), ('wgan_gp_anchor', dict(max_drop=-0.1)), ('wgan_gp_anchor', dict(max_drop=1)),
+    ('wgan_gp_anchor', dict(quantile='0.25')), ('wgan_gp_anchor', dict(max_drop=-0.1)), ('wgan_gp_anchor', dict(max_drop=1)), ('wgan_gp_anchor', dict(halvings=-1)), ('wgan_gp_anchor', dict(halvings=1.5)),
     ('fltrust', dict(root='synthetic')), ('fltrust', dict(root='generated', generator={'iters': 0})),
 ])
 def test_wrong_types_and_ranges_fail_when_the_defense_is_made(name, params):
