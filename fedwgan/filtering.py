@@ -642,6 +642,7 @@ class AnchoredFilter(RemembersStep, WGANGPFilter):
     max_drop:float|None = None # the step check: a step that lowers the accuracy on the generated digits by more than this is halved, up to `halvings` times, then refused (None: no check)
     halvings:int = 3 # the step check's halvings before it refuses the step
     name = 'wgan_gp_anchor'
+    refused = 'the step was refused' # the reason every update of a round gets when the step check refuses its step
     memory = ('velocity', 'lengths')
     cost = 1.3
 
@@ -685,7 +686,7 @@ class AnchoredFilter(RemembersStep, WGANGPFilter):
                 return scale * step, notes + ([f'the step was halved {h} time(s): at full length it lowers the accuracy on the generated digits by '
                                                f'{", then ".join(drops)}, more than max_drop={self.max_drop:g}'] if h else [])
             drops.append(f'{100 * (before - after):.1f} points'); scale /= 2
-        return None, notes + [f'the step was refused: halved {self.halvings} time(s), it lowers the accuracy on the generated digits by '
+        return None, notes + [f'{self.refused}: halved {self.halvings} time(s), it lowers the accuracy on the generated digits by '
                               f'{", then ".join(drops)}, more than max_drop={self.max_drop:g}: the global model was kept']
 
     def aggregate(self, w_global, rows, counts, idx):
@@ -722,8 +723,7 @@ class AnchoredFilter(RemembersStep, WGANGPFilter):
         if self.max_drop is not None:
             step, notes = self.check_step(w_global, step, table, notes)
             if step is None:
-                why = notes[-1].split(':')[0]
-                return w_global.clone(), Decision([], dict(sorted((reasons | {i: why for i in kept.tolist()}).items())), {}, table, notes)
+                return w_global.clone(), Decision([], dict(sorted((reasons | {i: self.refused for i in kept.tolist()}).items())), {}, table, notes)
         w = (w_global.double() + step).to(w_global.dtype)
         if self.momentum or self.history: self.velocity = step
         if self.quantile is not None: self.lengths = norm[keep]
